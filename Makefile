@@ -1,0 +1,91 @@
+# Reelstream: the one front door. `make help` lists every target.
+# Variables you can override: PYTHON, KAFKA_PORT, DATA, TRACES, ARGS.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
+PROTOS := $(shell find proto -name '*.proto' | sort)
+DATA ?= ../shared/data/movielens-100k/u.data
+TRACES ?= ../shared/data/abr/cooked_test_traces,../shared/data/abr/fcc_test_traces
+
+.PHONY: help
+help: ## list every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip uv
+	$(VENV)/bin/uv pip install --python $(PY) -e '.[dev]'
+	touch $@
+
+.PHONY: setup
+setup: $(VENV)/.installed kafka-fetch ## create .venv with every dependency and fetch the Kafka jars
+
+.PHONY: proto
+proto: $(VENV)/.installed ## regenerate Python code from proto/ into libs/ (committed)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -I proto --python_out=libs --grpc_python_out=libs \
+	  --mypy_out=libs --mypy_grpc_out=libs $(PROTOS)
+	@for d in $$(find libs/reelstream -name '*_pb2.py' -exec dirname {} \; | sort -u); do \
+	  touch $$d/__init__.py $$(dirname $$d)/__init__.py; done
+
+.PHONY: proto-check
+proto-check: $(VENV)/.installed ## fail if the committed generated code differs from proto/
+	@tmp=$$(mktemp -d); \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -I proto --python_out=$$tmp --grpc_python_out=$$tmp \
+	  --mypy_out=$$tmp --mypy_grpc_out=$$tmp $(PROTOS) && \
+	for f in $$(cd $$tmp && find . -name '*_pb2*'); do \
+	  cmp -s $$tmp/$$f libs/$$f || { echo "proto drift: libs/$$f differs from proto/ (run make proto)"; rm -rf $$tmp; exit 1; }; done; \
+	extra=$$(cd libs && find . -name '*_pb2*' | while read f; do [ -e $$tmp/$$f ] || echo $$f; done); \
+	rm -rf $$tmp; [ -z "$$extra" ] || { echo "generated files without a proto: $$extra"; exit 1; }; \
+	echo "generated code matches proto/"
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: format
+format: $(VENV)/.installed ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: typecheck
+typecheck: $(VENV)/.installed ## mypy over libs, services, bench, tests
+	$(VENV)/bin/mypy
+
+.PHONY: test
+test: setup ## run every test; the suite starts its own Kafka broker (or uses KAFKA_BOOTSTRAP)
+	$(PY) -m pytest $(ARGS)
+
+.PHONY: test-unit
+test-unit: $(VENV)/.installed ## only the fast unit tests (no broker)
+	$(PY) -m pytest tests/unit $(ARGS)
+
+.PHONY: check
+check: proto-check lint typecheck test ## everything CI runs
+
+.PHONY: kafka-fetch
+kafka-fetch: ## resolve the Apache Kafka jars from Maven Central into .local/kafka
+	deploy/kafka/kafka.sh fetch
+
+.PHONY: kafka-up
+kafka-up: kafka-fetch $(VENV)/.installed ## start local Kafka (KRaft) on KAFKA_PORT and create the declared topics
+	deploy/kafka/kafka.sh start
+	$(PY) -m reelstream.platform.topics --bootstrap 127.0.0.1:$(KAFKA_PORT)
+
+.PHONY: kafka-down
+kafka-down: ## stop the local Kafka started by kafka-up
+	deploy/kafka/kafka.sh stop
+
+.PHONY: topics
+topics: $(VENV)/.installed ## create (or check) every declared topic on the running broker
+	$(PY) -m reelstream.platform.topics --bootstrap 127.0.0.1:$(KAFKA_PORT)
+
+.PHONY: clean
+clean: ## remove caches and local state (keeps .venv and the Kafka jars)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache run .local/kafka/node-*

@@ -1,0 +1,1 @@
+"""Reelstream shared code: the platform runtime and the generated protobuf contract."""
