@@ -1,0 +1,1 @@
+"""Plumbing shared by every service: settings, Kafka I/O, gRPC runtime, metrics, snapshots."""

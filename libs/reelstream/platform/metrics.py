@@ -1,0 +1,149 @@
+"""Prometheus metrics shared by every service, and the RED interceptor for gRPC.
+
+Names follow Prometheus conventions: base units (seconds, bytes), ``_total``
+for counters, and no per-user labels (unbounded cardinality). gRPC metrics use
+the ``grpc_server_*`` names of go-grpc-prometheus so standard dashboards fit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+)  # fmt: skip
+
+GRPC_STARTED = Counter(
+    "grpc_server_started_total", "RPCs started on the server.", ["grpc_service", "grpc_method"]
+)
+GRPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+GRPC_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time to handle an RPC (for streams: the whole stream).",
+    ["grpc_service", "grpc_method"],
+    buckets=LATENCY_BUCKETS,
+)
+GRPC_MSG_RECEIVED = Counter(
+    "grpc_server_msg_received_total",
+    "Stream messages received.",
+    ["grpc_service", "grpc_method"],
+)
+CONSUMED = Counter("reelstream_consumer_records_total", "Records applied from Kafka.", ["topic"])
+DEAD_LETTERS = Counter(
+    "reelstream_dead_letters_total", "Records sent to the dead-letter topic.", ["reason"]
+)
+APPLY_SECONDS = Histogram(
+    "reelstream_consumer_apply_seconds",
+    "Time to apply one record to the model.",
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "reelstream_consumer_lag_records", "Records not yet applied.", ["topic", "partition"]
+)
+CONSUMER_LAG_SECONDS = Gauge(
+    "reelstream_consumer_lag_seconds",
+    "Age of the last applied record while behind (0 when caught up).",
+    ["topic", "partition"],
+)
+SNAPSHOT_SECONDS = Histogram(
+    "reelstream_snapshot_seconds", "Time to write a model snapshot.", buckets=LATENCY_BUCKETS
+)
+SNAPSHOT_BYTES = Gauge("reelstream_snapshot_bytes", "Size of the last snapshot written.")
+READY = Gauge("reelstream_ready", "1 when the service reports SERVING.")
+
+
+def serve_metrics(host: str, port: int) -> int:
+    """Start the ``/metrics`` HTTP endpoint in a thread; return the bound port."""
+    server, _thread = start_http_server(port, addr=host)
+    return int(server.server_port)
+
+
+def _split(method: str) -> tuple[str, str]:
+    # "/reelstream.telemetry.v1.TelemetryService/IngestBatch"
+    _, service, name = method.split("/", 2)
+    return service, name
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Rate, errors (by status code) and duration of every RPC, for every method."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        service, name = _split(handler_call_details.method)
+        started = GRPC_STARTED.labels(service, name)
+        seconds = GRPC_SECONDS.labels(service, name)
+        received = GRPC_MSG_RECEIVED.labels(service, name)
+
+        def done(code: grpc.StatusCode, t0: float) -> None:
+            seconds.observe(time.perf_counter() - t0)
+            GRPC_HANDLED.labels(service, name, code.name).inc()
+
+        def code_of(context: Any, exc: BaseException | None) -> grpc.StatusCode:
+            code = context.code()
+            if isinstance(code, grpc.StatusCode):
+                return code
+            return grpc.StatusCode.UNKNOWN if exc is not None else grpc.StatusCode.OK
+
+        if handler.unary_unary:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: Any) -> Any:
+                started.inc()
+                t0 = time.perf_counter()
+                exc: BaseException | None = None
+                try:
+                    return await inner_uu(request, context)
+                except BaseException as e:
+                    exc = e
+                    raise
+                finally:
+                    done(code_of(context, exc), t0)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream:
+            inner_ss = handler.stream_stream
+
+            async def counted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+                async for r in requests:
+                    received.inc()
+                    yield r
+
+            async def stream_stream(requests: AsyncIterator[Any], context: Any) -> Any:
+                started.inc()
+                t0 = time.perf_counter()
+                exc: BaseException | None = None
+                try:
+                    async for response in inner_ss(counted(requests), context):
+                        yield response
+                except BaseException as e:
+                    exc = e
+                    raise
+                finally:
+                    done(code_of(context, exc), t0)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # unary-stream / stream-unary: not used by Reelstream APIs
