@@ -1,0 +1,1 @@
+"""ABR benchmark: Pensieve-faithful chunk simulator, baselines, offline optimum and runner."""

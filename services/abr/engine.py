@@ -1,0 +1,200 @@
+"""The ABR service's core: sessions, the online throughput model and the MPC planner together.
+
+This is the object the gRPC servicer and the Kafka loop call; it never
+touches a broker or a socket. Telemetry (chunk downloaded) feeds
+``observe_chunk``; player requests call ``select``. Everything is plain data,
+so ``snapshot`` is a pickle that the service stores with its Kafka offsets.
+
+>>> engine = AbrEngine((300, 750, 1200, 1850, 2850, 4300))
+>>> engine.start_session("s1", now=0.0, context={"network": "wifi"}, max_rung=3)
+>>> sizes = np.outer([300, 750, 1200, 1850, 2850, 4300], np.ones(5)) * 500.0
+>>> for i in range(6):
+...     engine.observe_chunk("s1", size_bytes=1.2e6, download_s=1.0, rtt_s=0.08, now=i)
+>>> d = engine.select("s1", buffer_s=30.0, sizes_ahead=sizes, now=6.0)
+>>> d.rung, d.reason
+(3, 'cap')
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.abr.planner import MpcPlanner
+from services.abr.predictor import ThroughputPredictor, chunk_features
+from services.abr.qoe import QoE
+from services.abr.session import SessionState, SessionStore
+
+DEFAULT_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Answer to a player: rung for the next chunk, its predicted download time, and why."""
+
+    rung: int
+    predicted_download_s: float
+    reason: str
+    predicted_rate_bps: float
+
+
+class AbrEngine:
+    """Online ABR policy over many sessions.
+
+    ``ladder_kbps`` is the bitrate ladder; ``planner`` (default: 5-chunk MPC on
+    QoE_lin), ``predictor`` and ``store`` (default: 300 s idle TTL, 100k-session
+    LRU) may be supplied; ``scenario_levels`` are the error quantiles of the
+    predictor used as throughput scenarios; ``default_rtt_s`` is used when a
+    request or event carries no RTT.
+    """
+
+    def __init__(
+        self,
+        ladder_kbps: Sequence[float],
+        planner: MpcPlanner | None = None,
+        predictor: ThroughputPredictor | None = None,
+        store: SessionStore | None = None,
+        scenario_levels: Sequence[float] = DEFAULT_LEVELS,
+        default_rtt_s: float = 0.08,
+        chunk_s: float = 4.0,
+    ) -> None:
+        self.ladder_kbps = np.asarray(ladder_kbps, dtype=float)
+        self.planner = planner or MpcPlanner(QoE.linear(ladder_kbps), chunk_s=chunk_s)
+        self.predictor = predictor or ThroughputPredictor()
+        missing = set(scenario_levels) - set(self.predictor.levels)
+        if missing:
+            raise ValueError(f"scenario levels {sorted(missing)} are not tracked by the predictor")
+        self.store = store or SessionStore()
+        self.scenario_levels = tuple(scenario_levels)
+        self._level_index = [self.predictor.levels.index(q) for q in self.scenario_levels]
+        self.default_rtt_s = default_rtt_s
+        self.chunk_s = chunk_s
+
+    # -- session lifecycle -------------------------------------------------
+    def start_session(
+        self,
+        session_id: str,
+        *,
+        now: float | None = None,
+        context: Mapping[str, object] | None = None,
+        max_rung: int | None = None,
+    ) -> None:
+        """Open (or restart) a session with its context (network, device, region, hour) and cap."""
+        self.store.open(session_id, _now(now), context, max_rung)
+
+    def end_session(self, session_id: str) -> bool:
+        """Forget a session; True if it was known."""
+        return self.store.close(session_id)
+
+    def expire(self, now: float | None = None) -> int:
+        """Drop idle sessions; returns how many remain."""
+        return len(self.store.expire(_now(now)))
+
+    def _session(self, session_id: str, now: float) -> SessionState:
+        state = self.store.get(session_id, now)
+        return state if state is not None else self.store.open(session_id, now)
+
+    # -- learning ----------------------------------------------------------
+    def features(self, state: SessionState, buffer_s: float | None = None) -> dict[str, float]:
+        """Model features for a session's next chunk (read-only)."""
+        prior = self.predictor.prior(state.context)
+        level = state.buffer_s if buffer_s is None else buffer_s
+        return chunk_features(list(state.log_rates), prior, level)
+
+    def observe_chunk(
+        self,
+        session_id: str,
+        *,
+        size_bytes: float,
+        download_s: float,
+        rtt_s: float | None = None,
+        buffer_s: float | None = None,
+        rung: int | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Learn from one chunk-downloaded event, then append it to the session's history."""
+        if size_bytes <= 0 or download_s <= 0 or not math.isfinite(download_s):
+            raise ValueError("size_bytes and download_s must be positive")
+        state = self._session(session_id, _now(now))
+        rtt = self.default_rtt_s if rtt_s is None else rtt_s
+        # Floor the transfer time: a chunk can never arrive faster than 1 ms of payload.
+        rate = size_bytes / max(download_s - rtt, 1e-3)
+        x = self.features(state)
+        state.errors.append(math.log(rate) - self.predictor.predict_log(x))
+        self.predictor.learn_one(x, rate, state.context)
+        state.log_rates.append(math.log(rate))
+        state.chunks += 1
+        if buffer_s is not None:
+            state.buffer_s = buffer_s
+        if rung is not None:
+            state.last_rung = rung
+
+    # -- deciding ----------------------------------------------------------
+    def scenarios(self, state: SessionState, buffer_s: float) -> np.ndarray:
+        """Payload-rate scenarios (bytes/s) for the next chunks, one per error quantile."""
+        mu = self.predictor.predict_log(self.features(state, buffer_s))
+        errors = self.predictor.error_quantiles()[self._level_index]
+        return np.exp(mu + errors)
+
+    def select(
+        self,
+        session_id: str,
+        *,
+        buffer_s: float,
+        sizes_ahead: np.ndarray | None = None,
+        now: float | None = None,
+        max_rung: int | None = None,
+        last_rung: int | None = None,
+        rtt_s: float | None = None,
+        video_continues: bool = True,
+    ) -> Decision:
+        """Rung for the session's next chunk. Never mutates the model.
+
+        ``sizes_ahead`` is (rungs x chunks ahead) in bytes; without it the
+        nominal size bitrate x chunk length is assumed. ``buffer_s`` 0 after
+        some chunks means a seek. ``video_continues`` False near the end of the
+        content turns off the value of buffer left after the horizon.
+        """
+        state = self._session(session_id, _now(now))
+        if sizes_ahead is None:
+            nominal = self.ladder_kbps * 1000.0 / 8.0 * self.chunk_s
+            sizes_ahead = np.repeat(nominal[:, None], self.planner.horizon, axis=1)
+        cap = max_rung if max_rung is not None else state.max_rung
+        last = last_rung if last_rung is not None else state.last_rung
+        if last is None:
+            last = 0
+        rates = self.scenarios(state, buffer_s)
+        plan = self.planner.plan(
+            buffer_s=buffer_s,
+            last_rung=last,
+            sizes=sizes_ahead,
+            rates=rates,
+            rtt_s=self.default_rtt_s if rtt_s is None else rtt_s,
+            max_rung=cap,
+            video_continues=video_continues,
+            empty_buffer_reason="seek" if state.chunks else "startup",
+        )
+        state.last_rung = plan.rung
+        return Decision(plan.rung, plan.predicted_download_s, plan.reason, float(np.median(rates)))
+
+    # -- persistence -------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Pickle of the whole engine (model and sessions) to store with the Kafka offsets."""
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def restore(blob: bytes) -> AbrEngine:
+        """Inverse of ``snapshot``."""
+        engine = pickle.loads(blob)
+        if not isinstance(engine, AbrEngine):
+            raise TypeError("snapshot does not hold an AbrEngine")
+        return engine
+
+
+def _now(now: float | None) -> float:
+    return time.monotonic() if now is None else now

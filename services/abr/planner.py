@@ -1,0 +1,168 @@
+"""Model-predictive bitrate planner: every rung sequence over the horizon, scored in one pass.
+
+The planner enumerates all ``rungs ** horizon`` sequences implicitly by
+numpy broadcasting (one array axis per future chunk, so a 6-rung, 5-chunk
+plan is a (S, 6, 6, 6, 6, 6) array over S throughput scenarios) and scores
+each with the configured QoE objective: utility and switch terms are cached
+per (last rung, horizon), the rebuffer term is averaged over the scenarios
+(expected QoE under the predictor's error distribution), and an optional
+terminal value credits buffer left at the end of the horizon when the video
+goes on. Buffer follows the player: drained by each download, refilled by one
+chunk, capped (the player sleeps instead of stalling above the cap).
+
+>>> from services.abr.qoe import QoE
+>>> planner = MpcPlanner(QoE.linear((300, 750, 1200, 1850, 2850, 4300)))
+>>> sizes = np.outer([300, 750, 1200, 1850, 2850, 4300], np.ones(5)) * 500.0  # 4 s chunks
+>>> fast = planner.plan(buffer_s=20.0, last_rung=5, sizes=sizes, rates=np.array([2e6]))
+>>> slow = planner.plan(buffer_s=2.0, last_rung=5, sizes=sizes, rates=np.array([5e4]))
+>>> fast.rung, slow.rung, slow.reason
+(5, 0, 'rebuffer risk')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.abr.qoe import QoE
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A decision: the rung for the next chunk, its predicted download time and why."""
+
+    rung: int
+    predicted_download_s: float
+    reason: str
+    value: float
+    sequence: tuple[int, ...]
+
+
+class MpcPlanner:
+    """Exhaustive, vectorised MPC over ``horizon`` chunks (see the module docstring)."""
+
+    def __init__(
+        self,
+        qoe: QoE,
+        horizon: int = 5,
+        chunk_s: float = 4.0,
+        buffer_cap_s: float = 60.0,
+        terminal_weight: float = 0.0,
+        terminal_buffer_s: float = 20.0,
+    ) -> None:
+        if not 1 <= horizon <= 6:
+            raise ValueError("horizon must be 1..6 chunks (6**7 sequences is too slow)")
+        self.qoe = qoe
+        self.horizon = horizon
+        self.chunk_s = chunk_s
+        self.buffer_cap_s = buffer_cap_s
+        self.terminal_weight = terminal_weight
+        self.terminal_buffer_s = terminal_buffer_s
+        self.n_rungs = len(qoe.utility)
+        self._static: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _static_terms(self, last: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Utility sum, switch sum and max rung of every sequence (flat), cached per key."""
+        key = (last, length)
+        cached = self._static.get(key)
+        if cached is not None:
+            return cached
+        u = self.qoe.utility
+        r = self.n_rungs
+        util = np.zeros(())
+        smooth = np.zeros(())
+        top = np.zeros((), dtype=int)
+        prev = np.full((), u[last])
+        for t in range(length):
+            shape = (1,) * t + (r,)
+            ut = u.reshape(shape)
+            util = util[..., None] + ut
+            smooth = smooth[..., None] + np.abs(ut - prev[..., None])
+            top = np.maximum(top[..., None], np.arange(r).reshape(shape))
+            prev = np.broadcast_to(ut, smooth.shape)
+        cached = (util.ravel(), smooth.ravel(), top.ravel())
+        self._static[key] = cached
+        return cached
+
+    def plan(
+        self,
+        *,
+        buffer_s: float,
+        last_rung: int,
+        sizes: np.ndarray,
+        rates: np.ndarray,
+        weights: np.ndarray | None = None,
+        rtt_s: float = 0.0,
+        max_rung: int | None = None,
+        video_continues: bool = True,
+        empty_buffer_reason: str = "startup",
+    ) -> Plan:
+        """Best first rung for chunk sizes ``sizes`` (rungs x chunks ahead, bytes).
+
+        ``rates`` are payload-rate scenarios (bytes/s) with ``weights`` (uniform
+        by default); ``max_rung`` caps every chunk of the plan (device cap);
+        ``video_continues`` turns the terminal buffer value on.
+        """
+        r = self.n_rungs
+        length = min(self.horizon, sizes.shape[1])
+        if length < 1:
+            raise ValueError("need the size of at least one chunk ahead")
+        rates = np.asarray(rates, dtype=float)
+        s = len(rates)
+        w = np.full(s, 1.0 / s) if weights is None else np.asarray(weights, float) / np.sum(weights)
+        cap = r - 1 if max_rung is None else int(min(max(max_rung, 0), r - 1))
+        download = sizes[:, :length].T[None, :, :] / rates[:, None, None] + rtt_s  # (S, T, R)
+        buffer = np.full((s,), float(buffer_s))
+        rebuf = np.zeros((s,))
+        for t in range(length):
+            d = download[:, t, :].reshape((s,) + (1,) * t + (r,))
+            b = buffer[..., None]
+            rebuf = rebuf[..., None] + np.maximum(d - b, 0.0)
+            buffer = np.minimum(np.maximum(b - d, 0.0) + self.chunk_s, self.buffer_cap_s)
+        exp_rebuf = w @ rebuf.reshape(s, -1)
+        util, smooth, top = self._static_terms(last_rung, length)
+        q = self.qoe
+        value = util - q.smooth_penalty * smooth - q.rebuffer_penalty * exp_rebuf
+        if self.terminal_weight and video_continues:
+            kept = np.minimum(buffer.reshape(s, -1), self.terminal_buffer_s)
+            value = value + self.terminal_weight * (w @ kept)
+        allowed = top <= cap
+        masked = np.where(allowed, value, -np.inf)
+        best = int(np.argmax(masked))
+        block = r ** (length - 1)
+        rung = best // block
+        seq = tuple(int(v) for v in np.unravel_index(best, (r,) * length))
+        median_rate = float(np.exp(w @ np.log(rates)))
+        predicted = float(sizes[rung, 0] / median_rate + rtt_s)
+        reason = self._reason(
+            rung, cap, value, allowed, util - q.smooth_penalty * smooth,
+            util - q.rebuffer_penalty * exp_rebuf, block, buffer_s, empty_buffer_reason,
+        )
+        return Plan(rung, predicted, reason, float(masked[best]), seq)
+
+    def _reason(
+        self,
+        rung: int,
+        cap: int,
+        value: np.ndarray,
+        allowed: np.ndarray,
+        no_rebuffer: np.ndarray,
+        no_switch: np.ndarray,
+        block: int,
+        buffer_s: float,
+        empty_buffer_reason: str,
+    ) -> str:
+        """Name the term or constraint that decided: what would change the answer if removed."""
+        top = self.n_rungs - 1
+        if cap < top and int(np.argmax(value)) // block > cap:
+            return "cap"
+        if buffer_s <= 0.0:
+            return empty_buffer_reason
+        if rung == top:
+            return "max quality"
+        if int(np.argmax(np.where(allowed, no_rebuffer, -np.inf))) // block > rung:
+            return "rebuffer risk"
+        if int(np.argmax(np.where(allowed, no_switch, -np.inf))) // block != rung:
+            return "switch penalty"
+        return "buffer reserve" if self.terminal_weight else "throughput"

@@ -1,0 +1,207 @@
+"""Online model of the next chunk's throughput, with its uncertainty, learned one chunk at a time.
+
+The model works in log space: ``log(throughput) = w . x + e``. The weights are
+fitted by recursive least squares with a forgetting factor (exact online
+ridge regression, so the same events in the same order always give the same
+model), the error distribution ``e`` is tracked by River's streaming P2
+quantiles, and sessions with no history lean on a population prior kept per
+context value (network type, device, region, hour of day).
+
+Throughput here is the *payload* rate, bytes over the transfer time with the
+round trip removed, so a download time is ``size / rate + rtt`` for any chunk
+size; a harmonic mean of size/time (RTT included) under-rates small chunks.
+
+>>> p = ThroughputPredictor()
+>>> x = chunk_features([np.log(2e5)] * 4, prior=p.prior({}), buffer_s=10.0)
+>>> for _ in range(300):
+...     p.learn_one(x, 4e5)
+>>> round(p.predict_one(x) / 4e5, 2)
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from river import stats
+
+FEATURES = (
+    "bias",
+    "last",
+    "lag2",
+    "lag3",
+    "lag4",
+    "lag5",
+    "hmean5",
+    "mean_all",
+    "min5",
+    "std5",
+    "prior",
+    "fresh",
+    "buffer",
+)
+DEFAULT_LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+# 1.5 Mbit/s payload: a neutral starting point before the population is seen.
+DEFAULT_PRIOR_LOG_RATE = math.log(1.5e6 / 8.0)
+
+
+def chunk_features(
+    log_rates: Sequence[float], prior: float, buffer_s: float
+) -> dict[str, float]:
+    """Features for the next chunk from a session's past log payload rates (oldest first).
+
+    Missing lags fall back to the most recent known value, then to the prior,
+    so a cold session reads as "the population prior, repeated".
+
+    >>> f = chunk_features([], prior=12.0, buffer_s=0.0)
+    >>> f["last"], f["hmean5"], f["fresh"]
+    (12.0, 12.0, 1.0)
+    """
+    recent = list(log_rates[-5:])
+    n = len(log_rates)
+    lags = [recent[-k] if k <= len(recent) else (recent[0] if recent else prior) for k in range(1, 6)]
+    if recent:
+        arr = np.asarray(recent)
+        hmean = float(-np.log(np.mean(np.exp(-arr))))
+        mean_all = float(np.mean(log_rates))
+        low = float(arr.min())
+        spread = float(arr.std()) if len(recent) > 1 else 0.0
+    else:
+        hmean = mean_all = low = prior
+        spread = 0.0
+    return {
+        "bias": 1.0,
+        "last": lags[0],
+        "lag2": lags[1],
+        "lag3": lags[2],
+        "lag4": lags[3],
+        "lag5": lags[4],
+        "hmean5": hmean,
+        "mean_all": mean_all,
+        "min5": low,
+        "std5": spread,
+        "prior": prior,
+        "fresh": 1.0 / (1.0 + n),
+        "buffer": min(buffer_s, 60.0) / 60.0,
+    }
+
+
+class PopulationPrior:
+    """Running mean log payload rate per context value, for sessions without history.
+
+    >>> pp = PopulationPrior(default=10.0)
+    >>> pp.learn_one({"network": "wifi"}, 14.0)
+    >>> pp.learn_one({"network": "3g"}, 12.0)
+    >>> pp.predict_one({"network": "wifi"}), pp.predict_one({"network": "5g"})
+    (14.0, 13.0)
+    """
+
+    def __init__(self, default: float = DEFAULT_PRIOR_LOG_RATE, max_keys: int = 10_000) -> None:
+        self.default = default
+        self.max_keys = max_keys
+        self.overall = stats.Mean()
+        self.by_key: dict[str, stats.Mean] = {}
+
+    def learn_one(self, context: Mapping[str, object], log_rate: float) -> None:
+        """Add one observed log payload rate under each of the session's context values."""
+        self.overall.update(log_rate)
+        for key, value in context.items():
+            name = f"{key}={value}"
+            mean = self.by_key.get(name)
+            if mean is None:
+                if len(self.by_key) >= self.max_keys:
+                    continue  # bounded memory: unseen values past the cap use the overall mean
+                mean = self.by_key[name] = stats.Mean()
+            mean.update(log_rate)
+
+    def predict_one(self, context: Mapping[str, object]) -> float:
+        """Average of the known context values' means, else the overall mean, else the default."""
+        known = [
+            self.by_key[f"{k}={v}"].get()
+            for k, v in context.items()
+            if f"{k}={v}" in self.by_key
+        ]
+        if known:
+            return float(np.mean(known))
+        return float(self.overall.get()) if self.overall.n else self.default
+
+
+class ThroughputPredictor:
+    """Recursive-least-squares model of log payload throughput plus streaming error quantiles.
+
+    Parameters are the whole configuration: ``forgetting`` (1.0 = never forget),
+    ``ridge`` (prior precision of the weights), ``levels`` (error quantiles
+    tracked online), ``default_prior`` (log bytes/s before anything is seen).
+    """
+
+    def __init__(
+        self,
+        forgetting: float = 0.9999,
+        ridge: float = 1.0,
+        levels: Sequence[float] = DEFAULT_LEVELS,
+        default_prior: float = DEFAULT_PRIOR_LOG_RATE,
+    ) -> None:
+        self.forgetting = forgetting
+        self.ridge = ridge
+        self.levels = tuple(levels)
+        d = len(FEATURES)
+        # Start as "predict the harmonic mean": a sane model before the first update.
+        self.weights = np.zeros(d)
+        self.weights[FEATURES.index("hmean5")] = 1.0
+        self.cov = np.eye(d) / ridge
+        self.quantiles = [stats.Quantile(q) for q in self.levels]
+        self.abs_error = stats.Mean()
+        self.population = PopulationPrior(default_prior)
+        self.n_learned = 0
+
+    @staticmethod
+    def vector(x: Mapping[str, float]) -> np.ndarray:
+        """Feature dict -> vector in the model's fixed order (missing features read as 0)."""
+        return np.fromiter((x.get(name, 0.0) for name in FEATURES), float, len(FEATURES))
+
+    def prior(self, context: Mapping[str, object]) -> float:
+        """Population prior log rate for a session with this context."""
+        return self.population.predict_one(context)
+
+    def predict_log(self, x: Mapping[str, float]) -> float:
+        """Point prediction of the next chunk's log payload rate (log bytes/s)."""
+        return float(self.weights @ self.vector(x))
+
+    def predict_one(self, x: Mapping[str, float]) -> float:
+        """Median next-chunk payload rate in bytes/s."""
+        return math.exp(self.predict_log(x) + self.error_quantile(0.5))
+
+    def error_quantile(self, level: float) -> float:
+        """Tracked quantile of log(actual / predicted) at one of ``levels`` (0 before data)."""
+        i = self.levels.index(level)
+        return float(self.quantiles[i].get() or 0.0) if self.n_learned >= 20 else 0.0
+
+    def error_quantiles(self) -> np.ndarray:
+        """All tracked error quantiles, in level order (zeros while too few errors are seen)."""
+        if self.n_learned < 20:
+            return np.zeros(len(self.levels))
+        return np.asarray([q.get() or 0.0 for q in self.quantiles])
+
+    def predict_download_s(self, x: Mapping[str, float], size_bytes: float, rtt_s: float) -> float:
+        """Median download time of a chunk of ``size_bytes``."""
+        return size_bytes / self.predict_one(x) + rtt_s
+
+    def learn_one(self, x: Mapping[str, float], y: float, context: Mapping[str, object] | None = None) -> None:
+        """Update from one chunk: features before the chunk and its payload rate ``y`` (bytes/s)."""
+        if y <= 0 or not math.isfinite(y):
+            raise ValueError(f"throughput must be positive and finite, got {y}")
+        target = math.log(y)
+        v = self.vector(x)
+        error = target - float(self.weights @ v)
+        if self.n_learned:
+            for q in self.quantiles:
+                q.update(error)
+            self.abs_error.update(abs(error))
+        pv = self.cov @ v
+        gain = pv / (self.forgetting + float(v @ pv))
+        self.weights = self.weights + gain * error
+        self.cov = (self.cov - np.outer(gain, pv)) / self.forgetting
+        self.population.learn_one(context or {}, target)
+        self.n_learned += 1
