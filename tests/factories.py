@@ -41,7 +41,7 @@ def chunk(user: str = "u1", title: str = "t1", **kw: Any) -> pb.PlaybackEvent:
             buffer_after_s=12.0,
             rebuffer_ms=0.0,
             rtt_ms=80.0,
-        ),  # fmt: skip
+        ),
         **kw,
     )
 
