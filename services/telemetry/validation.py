@@ -13,13 +13,12 @@ happy path.
 >>> ev = pb.PlaybackEvent(event_id="e1", user_id="u1", session_id="s1", title_id="t1",
 ...                       event_time_ms=1_700_000_000_000, rating=pb.Rating(value=9))
 >>> validate_playback(ev, 1_700_000_000_000, limits)
-Problem(field='rating.value', code='OUT_OF_RANGE', reason='rating must be within [0.5, 5], got 9.0')
+Problem(field='rating.value', code='OUT_OF_RANGE', reason='value must be within [0.5, 5], got 9')
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from reelstream.common.v1 import types_pb2
@@ -37,6 +36,7 @@ _SESSION_KINDS = frozenset(
     }
 )  # fmt: skip
 _TITLE_KINDS = _SESSION_KINDS | {"rating", "click"}
+_SHAPED = frozenset({"skip", "stop", "complete", "impression", "click"})
 
 
 class Problem(NamedTuple):
@@ -62,21 +62,18 @@ class Limits:
     max_chunk_bytes: int = 1_000_000_000
     max_download_ms: float = 600_000.0
     max_rung: int = 31
+    rules: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
 
-
-def _bad_number(x: float, lo: float, hi: float) -> bool:
-    return not (lo <= x <= hi) or math.isnan(x)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", range_rules(self))
 
 
 def _range(field: str, x: float, lo: float, hi: float) -> Problem:
-    return Problem(
-        field,
-        "OUT_OF_RANGE",
-        f"{field.rsplit('.', 1)[-1]} must be within [{lo:g}, {hi:g}], got {x:g}",
-    )
+    name = field.rsplit(".", 1)[-1]
+    return Problem(field, "OUT_OF_RANGE", f"{name} must be within [{lo:g}, {hi:g}], got {x:g}")
 
 
-def _check_id(value: str, field: str, limits: Limits, required: bool = True) -> Problem | None:
+def _id_problem(value: str, field: str, limits: Limits, required: bool) -> Problem | None:
     if not value:
         return Problem(field, "REQUIRED", f"{field} is required") if required else None
     if len(value) > limits.max_id_len:
@@ -84,7 +81,7 @@ def _check_id(value: str, field: str, limits: Limits, required: bool = True) -> 
     return None
 
 
-def _check_time(t: int, now_ms: int, limits: Limits, field: str) -> Problem | None:
+def _time_problem(t: int, now_ms: int, limits: Limits, field: str) -> Problem | None:
     if t <= 0:
         return Problem(field, "REQUIRED", f"{field} is required (epoch milliseconds)")
     if t > now_ms + limits.max_future_ms:
@@ -96,66 +93,52 @@ def _check_time(t: int, now_ms: int, limits: Limits, field: str) -> Problem | No
     return None
 
 
-def _position(field: str, pos: float, dur: float, limits: Limits) -> Problem | None:
-    if _bad_number(dur, 1e-3, limits.max_duration_s):
-        return _range(field + ".duration_s", dur, 1e-3, limits.max_duration_s)
-    if _bad_number(pos, 0.0, dur * 1.01 + 1.0):
-        return _range(field + ".position_s", pos, 0.0, dur * 1.01 + 1.0)
-    return None
+Rule = tuple[str, float, float]  # attribute, low, high (inclusive; NaN fails every rule)
 
 
-def _check_kind(ev: pb.PlaybackEvent, kind: str, limits: Limits) -> Problem | None:
-    """Per-kind field checks; None when the payload is fine."""
-    if kind == "chunk_downloaded":
-        c = ev.chunk_downloaded
-        if _bad_number(c.chunk_index, 0, 1_000_000):
-            return _range("chunk_downloaded.chunk_index", c.chunk_index, 0, 1_000_000)
-        if _bad_number(c.bitrate_kbps, 1, limits.max_bitrate_kbps):
-            return _range(
-                "chunk_downloaded.bitrate_kbps", c.bitrate_kbps, 1, limits.max_bitrate_kbps
-            )
-        if _bad_number(c.rung, 0, limits.max_rung):
-            return _range("chunk_downloaded.rung", c.rung, 0, limits.max_rung)
-        if _bad_number(c.bytes, 1, limits.max_chunk_bytes):
-            return _range("chunk_downloaded.bytes", c.bytes, 1, limits.max_chunk_bytes)
-        if _bad_number(c.download_ms, 0.0, limits.max_download_ms):
-            return _range(
-                "chunk_downloaded.download_ms", c.download_ms, 0.0, limits.max_download_ms
-            )
-        if _bad_number(c.buffer_after_s, 0.0, limits.max_buffer_s):
-            return _range(
-                "chunk_downloaded.buffer_after_s", c.buffer_after_s, 0.0, limits.max_buffer_s
-            )
-        if _bad_number(c.rebuffer_ms, 0.0, limits.max_download_ms):
-            return _range(
-                "chunk_downloaded.rebuffer_ms", c.rebuffer_ms, 0.0, limits.max_download_ms
-            )
-        if _bad_number(c.rtt_ms, 0.0, 60_000.0):
-            return _range("chunk_downloaded.rtt_ms", c.rtt_ms, 0.0, 60_000.0)
-        return None
-    if kind == "heartbeat":
-        h = ev.heartbeat
-        if _bad_number(h.position_s, 0.0, limits.max_duration_s):
-            return _range("heartbeat.position_s", h.position_s, 0.0, limits.max_duration_s)
-        if _bad_number(h.buffer_s, 0.0, limits.max_buffer_s):
-            return _range("heartbeat.buffer_s", h.buffer_s, 0.0, limits.max_buffer_s)
-        if _bad_number(h.bitrate_kbps, 0, limits.max_bitrate_kbps):
-            return _range("heartbeat.bitrate_kbps", h.bitrate_kbps, 0, limits.max_bitrate_kbps)
-        if _bad_number(h.throughput_kbps, 0.0, 10_000_000.0):
-            return _range("heartbeat.throughput_kbps", h.throughput_kbps, 0.0, 10_000_000.0)
-        return None
-    if kind == "complete":
-        return _position("complete", ev.complete.position_s, ev.complete.duration_s, limits)
-    if kind == "skip":
-        return _position("skip", ev.skip.position_s, ev.skip.duration_s, limits)
-    if kind == "stop":
-        return _position("stop", ev.stop.position_s, ev.stop.duration_s, limits)
-    if kind == "rating":
-        v = ev.rating.value
-        if _bad_number(v, 0.5, 5.0):
-            return Problem(
-                "rating.value", "OUT_OF_RANGE", f"rating must be within [0.5, 5], got {v:g}"
-            )
+def range_rules(limits: Limits) -> dict[str, tuple[Rule, ...]]:
+    """Per kind, the numeric fields and their bounds (table-driven: one loop, no branches)."""
+    dur, buf, dl = limits.max_duration_s, limits.max_buffer_s, limits.max_download_ms
+    return {
+        "chunk_downloaded": (
+            ("chunk_index", 0, 1_000_000),
+            ("bitrate_kbps", 1, limits.max_bitrate_kbps),
+            ("rung", 0, limits.max_rung),
+            ("bytes", 1, limits.max_chunk_bytes),
+            ("download_ms", 0.0, dl),
+            ("buffer_after_s", 0.0, buf),
+            ("rebuffer_ms", 0.0, dl),
+            ("rtt_ms", 0.0, 60_000.0),
+        ),
+        "heartbeat": (
+            ("position_s", 0.0, dur),
+            ("buffer_s", 0.0, buf),
+            ("bitrate_kbps", 0, limits.max_bitrate_kbps),
+            ("throughput_kbps", 0.0, 10_000_000.0),
+        ),
+        "session_start": (("title_duration_s", 0.0, dur), ("start_position_s", 0.0, dur)),
+        "play": (("position_s", 0.0, dur), ("source_position", 0, 10_000)),
+        "pause": (("position_s", 0.0, dur),),
+        "resume": (("position_s", 0.0, dur),),
+        "seek": (("from_s", 0.0, dur), ("to_s", 0.0, dur)),
+        "skip": (("duration_s", 1e-3, dur), ("position_s", 0.0, dur)),
+        "stop": (("duration_s", 1e-3, dur), ("position_s", 0.0, dur)),
+        "complete": (("duration_s", 1e-3, dur), ("position_s", 0.0, dur)),
+        "rating": (("value", 0.5, 5.0),),
+        "click": (("position", 0, 10_000),),
+        "impression": (),
+    }
+
+
+_POSITIONED = frozenset({"skip", "stop", "complete"})
+
+
+def _shape_problem(ev: pb.PlaybackEvent, kind: str, limits: Limits) -> Problem | None:
+    """Checks that are not plain ranges: positions within the title, impression shape."""
+    if kind in _POSITIONED:
+        sub = getattr(ev, kind)
+        if sub.position_s > sub.duration_s * 1.01 + 1.0:
+            return _range(f"{kind}.position_s", sub.position_s, 0.0, sub.duration_s * 1.01 + 1.0)
         return None
     if kind == "impression":
         imp = ev.impression
@@ -179,33 +162,8 @@ def _check_kind(ev: pb.PlaybackEvent, kind: str, limits: Limits) -> Problem | No
         if not imp.row_id:
             return Problem("impression.row_id", "REQUIRED", "impression.row_id is required")
         return None
-    if kind == "click":
-        if not ev.click.row_id:
-            return Problem("click.row_id", "REQUIRED", "click.row_id is required")
-        if ev.click.position < 0:
-            return _range("click.position", ev.click.position, 0, 10_000)
-        return None
-    if kind == "seek":
-        s = ev.seek
-        if _bad_number(s.from_s, 0.0, limits.max_duration_s):
-            return _range("seek.from_s", s.from_s, 0.0, limits.max_duration_s)
-        if _bad_number(s.to_s, 0.0, limits.max_duration_s):
-            return _range("seek.to_s", s.to_s, 0.0, limits.max_duration_s)
-        return None
-    if kind == "session_start":
-        st = ev.session_start
-        if _bad_number(st.title_duration_s, 0.0, limits.max_duration_s):
-            return _range(
-                "session_start.title_duration_s", st.title_duration_s, 0.0, limits.max_duration_s
-            )
-        if _bad_number(st.start_position_s, 0.0, limits.max_duration_s):
-            return _range(
-                "session_start.start_position_s", st.start_position_s, 0.0, limits.max_duration_s
-            )
-        return None
-    pos = getattr(ev, kind).position_s  # play, pause, resume
-    if _bad_number(pos, 0.0, limits.max_duration_s):
-        return _range(f"{kind}.position_s", pos, 0.0, limits.max_duration_s)
+    if kind == "click" and not ev.click.row_id:
+        return Problem("click.row_id", "REQUIRED", "click.row_id is required")
     return None
 
 
@@ -220,16 +178,27 @@ def validate_playback_kind(
     """:func:`validate_playback` for a caller that already asked ``WhichOneof`` (hot path)."""
     if kind is None:
         return Problem("kind", "REQUIRED", "event has no kind (set one field of the oneof)")
-    problem = (
-        _check_id(ev.event_id, "event_id", limits)
-        or _check_id(ev.user_id, "user_id", limits)
-        or _check_id(ev.session_id, "session_id", limits, kind in _SESSION_KINDS)
-        or _check_id(ev.title_id, "title_id", limits, kind in _TITLE_KINDS)
-        or _check_id(ev.profile_id, "profile_id", limits, False)
-        or _check_time(ev.event_time_ms, now_ms, limits, "event_time_ms")
-    )
-    if problem is not None:
-        return problem
+    max_id = limits.max_id_len
+    t = ev.event_time_ms
+    # Fast path: one combined test of the envelope; the slow path names the culprit.
+    if not (
+        0 < len(ev.event_id) <= max_id
+        and 0 < len(ev.user_id) <= max_id
+        and (0 < len(ev.session_id) <= max_id or (kind not in _SESSION_KINDS and not ev.session_id))
+        and (0 < len(ev.title_id) <= max_id or (kind not in _TITLE_KINDS and not ev.title_id))
+        and len(ev.profile_id) <= max_id
+        and now_ms - limits.max_past_ms <= t <= now_ms + limits.max_future_ms
+    ):
+        problem = (
+            _id_problem(ev.event_id, "event_id", limits, True)
+            or _id_problem(ev.user_id, "user_id", limits, True)
+            or _id_problem(ev.session_id, "session_id", limits, kind in _SESSION_KINDS)
+            or _id_problem(ev.title_id, "title_id", limits, kind in _TITLE_KINDS)
+            or _id_problem(ev.profile_id, "profile_id", limits, False)
+            or _time_problem(t, now_ms, limits, "event_time_ms")
+        )
+        if problem is not None:
+            return problem
     if ev.HasField("client"):
         c = ev.client
         if c.device_type not in _DEVICE_TYPES:
@@ -238,13 +207,19 @@ def validate_playback_kind(
             return Problem(
                 "client.network_type", "BAD_ENUM", f"unknown network_type {c.network_type}"
             )
-        if c.region and not (len(c.region) == 2 and c.region.isalpha() and c.region.isupper()):
+        region = c.region
+        if region and not (len(region) == 2 and region.isalpha() and region.isupper()):
             return Problem(
-                "client.region",
-                "BAD_FORMAT",
-                f"region must be ISO 3166-1 alpha-2, got {c.region!r}",
+                "client.region", "BAD_FORMAT", f"region must be ISO 3166-1 alpha-2, got {region!r}"
             )
-    return _check_kind(ev, kind, limits)
+    sub = getattr(ev, kind)
+    for attr, lo, hi in limits.rules[kind]:
+        value = getattr(sub, attr)
+        if not lo <= value <= hi:  # also catches NaN
+            return _range(f"{kind}.{attr}", value, lo, hi)
+    if kind in _SHAPED:
+        return _shape_problem(ev, kind, limits)
+    return None
 
 
 def validate_subscription(
@@ -255,9 +230,9 @@ def validate_subscription(
     if kind is None:
         return Problem("kind", "REQUIRED", "event has no kind (signup, plan_change or cancel)")
     problem = (
-        _check_id(ev.event_id, "event_id", limits)
-        or _check_id(ev.user_id, "user_id", limits)
-        or _check_time(ev.event_time_ms, now_ms, limits, "event_time_ms")
+        _id_problem(ev.event_id, "event_id", limits, True)
+        or _id_problem(ev.user_id, "user_id", limits, True)
+        or _time_problem(ev.event_time_ms, now_ms, limits, "event_time_ms")
     )
     if problem is not None:
         return problem
