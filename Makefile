@@ -89,3 +89,15 @@ topics: $(VENV)/.installed ## create (or check) every declared topic on the runn
 .PHONY: clean
 clean: ## remove caches and local state (keeps .venv and the Kafka jars)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache run .local/kafka/node-*
+
+.PHONY: run
+run: setup ## the main job: local Kafka, every service, a simulated audience, live view (Ctrl-C stops, writes run/report.md)
+	$(PY) -m services.stack $(ARGS)
+
+.PHONY: stop
+stop: ## end whatever a detached or crashed `make run` left behind (services, not Kafka)
+	$(PY) -m services.stack stop
+
+.PHONY: bench-ingest
+bench-ingest: kafka-up ## telemetry throughput through gRPC into Kafka vs the raw producer (JSON last line)
+	$(PY) -m bench.ingest --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)

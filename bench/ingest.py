@@ -167,9 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--players", type=int, default=32)
-    parser.add_argument("--window", type=int, default=4, help="in-flight batches per stream")
+    parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--players", type=int, default=16)
+    parser.add_argument("--window", type=int, default=2, help="in-flight batches per stream")
     args = parser.parse_args()
 
     run_id = uuid.uuid4().hex[:8]

@@ -1,0 +1,138 @@
+"""Start, watch and stop the local stack's processes (Kafka via kafka.sh, services via python -m)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the stack: module, ports, and its own environment."""
+
+    name: str
+    grpc_port: int | None
+    metrics_port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.name}"
+
+    def exists(self) -> bool:
+        return (ROOT / "services" / self.name / "__main__.py").exists()
+
+
+@dataclass
+class Running:
+    """A started process and where its output goes."""
+
+    spec: ServiceSpec
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_kafka(port: int) -> None:
+    """Start (or reuse) the local broker on ``port``; raise with its log if it fails."""
+    env = dict(os.environ, KAFKA_PORT=str(port))
+    proc = subprocess.run([str(KAFKA_SH), "start"], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Kafka did not start:\n{proc.stderr[-2000:]}")
+
+
+def start_service(spec: ServiceSpec, base_env: dict[str, str], run_dir: Path) -> Running:
+    """Launch ``python -m services.<name>`` with its log in ``run_dir``."""
+    log = run_dir / f"{spec.name}.log"
+    env = {**os.environ, **base_env, **spec.env}
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", spec.module],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,  # Ctrl-C goes to the supervisor, which stops children in order
+        )
+    return Running(spec, proc, log)
+
+
+def wait_serving(running: Running, timeout_s: float = 90.0) -> None:
+    """Wait for gRPC health SERVING; raise with the log tail if the process dies or times out."""
+    if running.spec.grpc_port is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(f"127.0.0.1:{running.spec.grpc_port}") as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while time.monotonic() < deadline:
+            if running.proc.poll() is not None:
+                break
+            try:
+                if (
+                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.3)
+    tail = running.log.read_text(errors="replace")[-2500:]
+    raise RuntimeError(f"{running.spec.name} did not become SERVING; its log ends:\n{tail}")
+
+
+def stop_all(running: list[Running], timeout_s: float = 20.0) -> None:
+    """SIGTERM in reverse start order (clients first, Kafka users last), then SIGKILL stragglers."""
+    for r in reversed(running):
+        if r.proc.poll() is None:
+            r.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for r in reversed(running):
+        try:
+            r.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            r.proc.kill()
+            r.proc.wait()
+
+
+def write_pids(path: Path, running: list[Running]) -> None:
+    """Record pids so ``make stop`` can end a detached or orphaned run."""
+    path.write_text("".join(f"{r.proc.pid} {r.spec.name}\n" for r in running))
+
+
+def stop_from_pidfile(path: Path) -> int:
+    """End the processes a previous run recorded; return how many were still alive."""
+    if not path.exists():
+        return 0
+    alive = 0
+    for line in path.read_text().splitlines():
+        pid = int(line.split()[0])
+        try:
+            os.kill(pid, signal.SIGTERM)
+            alive += 1
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + 20
+    for line in path.read_text().splitlines():
+        pid = int(line.split()[0])
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    path.unlink()
+    return alive
