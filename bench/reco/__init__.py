@@ -1,0 +1,1 @@
+"""Prequential (test-then-train) benchmark of the recommendation model on MovieLens."""

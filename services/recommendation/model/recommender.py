@@ -1,0 +1,317 @@
+"""The online recommender: learns one feedback event at a time, serves over numpy arrays."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+import numpy as np
+
+from services.recommendation.model.blend import SignalBlender, normalise
+from services.recommendation.model.catalog import Catalog, ItemId
+from services.recommendation.model.covisit import CoVisitation
+from services.recommendation.model.feedback import (
+    Feedback,
+    implicit_weight,
+    is_consumption,
+    is_finished,
+)
+from services.recommendation.model.mf import PositiveMF
+from services.recommendation.model.popularity import DecayedPopularity
+from services.recommendation.model.users import UserId, UserState, UserStore
+
+SIGNALS = ("covis", "mf", "trend", "popularity")
+PRIOR = {"covis": 1.0, "mf": 0.1, "trend": 0.1, "popularity": 0.05}
+
+
+def stable_hash(x: object) -> int:
+    """Process-independent hash (Python's str hash is salted per process)."""
+    return zlib.crc32(repr(x).encode())
+
+
+class Recommender:
+    """Blend of co-visitation, incremental MF and (segmented) trending, learned online.
+
+    Parameters are the components themselves (each with its own parameters) plus:
+    `signals`, the subset of SIGNALS blended (for ablations); `combiner_every`,
+    how often (in consumption events) the blender takes a step; `explore_slots`,
+    how many of the k slots go to fresh titles still short of `fresh_plays`
+    plays; `seed`.
+
+    Reads (`recommend`, `similar`, `predict_one` and the row helpers) never
+    change any state; randomness in a read (exploration) is derived from
+    (seed, viewer, last event time), so the same question gets the same answer.
+    """
+
+    def __init__(
+        self,
+        covis: CoVisitation | None = None,
+        mf: PositiveMF | None = None,
+        trend: DecayedPopularity | None = None,
+        users: UserStore | None = None,
+        signals: tuple[str, ...] = SIGNALS,
+        combiner_every: int = 16,
+        explore_slots: int = 1,
+        seed: int = 0,
+    ) -> None:
+        unknown = set(signals) - set(SIGNALS)
+        if unknown or not signals:
+            raise ValueError(f"signals must be a non-empty subset of {SIGNALS}, got {signals}")
+        self.covis = covis or CoVisitation()
+        self.mf = mf or PositiveMF(seed=seed)
+        self.trend = trend or DecayedPopularity()
+        self.users = users or UserStore()
+        self.signals = signals
+        self.combiner_every = combiner_every
+        self.explore_slots = explore_slots
+        self.seed = seed
+        self.fresh_plays = 20
+        self.fresh_window_s = 30 * 86400.0
+        self.catalog = Catalog()
+        self.plays = np.zeros(0, dtype=np.float64)  # all-time consumption counts per row
+        self.blender = SignalBlender(signals, prior=tuple(PRIOR[s] for s in signals))
+        self._rng = np.random.default_rng(seed)  # used by learn_one only
+        self.n_learned = 0
+
+    # ------------------------------------------------------------------ learning
+    def add_item(
+        self,
+        item: ItemId,
+        genres: Iterable[str] = (),
+        regions: Iterable[str] = (),
+        release_ts: float = 0.0,
+    ) -> None:
+        """Register a title from the catalogue feed (it can be explored before any play)."""
+        self.catalog.add_item(item, genres, regions, release_ts)
+        self._sync_rows()
+
+    def _sync_rows(self) -> None:
+        n = len(self.catalog)
+        if n > self.plays.shape[0]:
+            grown = np.zeros(max(n, 2 * self.plays.shape[0], 16))
+            grown[: self.plays.shape[0]] = self.plays
+            self.plays = grown
+
+    def learn_one(self, fb: Feedback) -> None:
+        """Learn from one feedback event (call in event order per viewer)."""
+        weight = implicit_weight(fb)
+        st = self.users.touch(fb.user, fb.ts)
+        for row in self.users.evicted_rows:
+            self.mf.free_user(row)
+        self.users.evicted_rows.clear()
+        if fb.region:
+            st.region = fb.region
+        if fb.device:
+            st.device = fb.device
+        item = self.catalog.row(fb.item, create=True)
+        self._sync_rows()
+        consumed = is_consumption(fb)
+        if consumed:
+            self.n_learned += 1
+            if st.recent.size and self.n_learned % self.combiner_every == 0:
+                self._learn_blend(st, item)
+            if not (st.recent.size and st.recent[0] == item):  # a re-view is not a new pair
+                self.covis.learn_one(st.recent, item)
+            self.trend.learn_one(item, fb.ts, segments=self._segments(st.region, st.device))
+            self.plays[item] += 1.0
+            self.users.push_recent(st, item)
+            if self.catalog.known[item]:  # genres come from the catalogue feed only
+                self._learn_genre(st, item, max(weight, 0.1))
+        if weight != 0.0:
+            self.mf.learn_one(st.row, item, weight)
+        if is_finished(fb):
+            self.users.finish(st, item)
+        elif fb.kind in ("play", "stop") and consumed:
+            self.users.set_progress(st, item, fb.progress)
+
+    def _learn_genre(self, st: UserState, item: int, weight: float) -> None:
+        g = self.catalog.genres[item]
+        if st.genre.shape[0] < g.shape[0]:
+            st.genre = np.concatenate([st.genre, np.zeros(g.shape[0] - st.genre.shape[0])])
+        st.genre *= np.float32(0.98)  # about the last 50 titles count
+        st.genre += np.float32(weight) * g
+
+    def _learn_blend(self, st: UserState, item: int) -> None:
+        n = len(self.catalog)
+        f = normalise(self._signal_matrix(st, n, None))
+        negs = self._rng.integers(0, n, self.blender.n_negatives)
+        negs = negs[negs != item]
+        self.blender.learn_one(f[:, item], f[:, negs])
+
+    @staticmethod
+    def _segments(region: str, device: str) -> tuple[str, ...]:
+        segs = []
+        if region:
+            segs.append("region:" + region)
+        if device:
+            segs.append("device:" + device)
+        return tuple(segs)
+
+    # ------------------------------------------------------------------- serving
+    def _signal_matrix(self, st: UserState, n: int, ts: float | None) -> np.ndarray:
+        f = np.zeros((len(self.signals), n), dtype=np.float32)
+        for k, name in enumerate(self.signals):
+            if name == "covis":
+                f[k] = self.covis.scores(st.recent, n)
+            elif name == "mf":
+                f[k] = self.mf.scores(st.row, n)
+            elif name == "trend":
+                f[k] = self._trending_scores(n, st.region, st.device, ts)
+            else:
+                f[k] = self.plays[:n]
+        return f
+
+    def _trending_scores(self, n: int, region: str, device: str, ts: float | None) -> np.ndarray:
+        s = self.trend.scores(n, ts)
+        for seg in self._segments(region, device):
+            if seg in self.trend.seg:
+                local = self.trend.scores(n, ts, seg)
+                s = s / (s.max() or 1.0) + local / (local.max() or 1.0)
+        return s
+
+    def scores(
+        self, user: UserId, region: str = "", device: str = "", ts: float | None = None
+    ) -> np.ndarray:
+        """Blended score of every catalogue row for `user` (cold-start scores if unknown)."""
+        n = len(self.catalog)
+        st = self.users.get(user)
+        if st is None or not st.recent.size:
+            return self._trending_scores(n, region, device, ts).astype(np.float32)
+        f = normalise(self._signal_matrix(st, n, ts))
+        return self.blender.weights @ f
+
+    def recommend(
+        self,
+        user: UserId,
+        k: int = 10,
+        exclude: Iterable[ItemId] = (),
+        mask: np.ndarray | None = None,
+        region: str = "",
+        device: str = "",
+        ts: float | None = None,
+    ) -> list[tuple[ItemId, float]]:
+        """Top-k (item, score) for `user`, best first.
+
+        Never returns the viewer's finished titles, `exclude`, rows where the
+        boolean `mask` (over catalogue rows, see `item_mask`) is False, or titles
+        unavailable in `region`. Unknown viewers get trending for their
+        region/device, diversified across genres. One slot per `explore_slots`
+        goes to a fresh title (added via `add_item`, released within 30 days,
+        fewer than 20 plays) that matches the viewer's genres, so new titles get
+        exposure before they have plays.
+        """
+        n = len(self.catalog)
+        if n == 0 or k <= 0:
+            return []
+        st = self.users.get(user)
+        region = region or (st.region if st else "")
+        device = device or (st.device if st else "")
+        s = self.scores(user, region, device, ts).astype(np.float64)
+        allowed = self.catalog.available(region)
+        if mask is not None:
+            allowed &= mask[:n]
+        if st is not None and st.n_finished:
+            allowed[self.users.finished_rows(st)] = False
+        ex = self.catalog.rows_of(exclude)
+        if ex.size:
+            allowed[ex] = False
+        s[~allowed] = -np.inf
+        n_ok = int(allowed.sum())
+        if n_ok == 0:
+            return []
+        k = min(k, n_ok)
+        cold = st is None or not st.recent.size
+        top = self._diverse_top(s, k) if cold else self._top(s, k)
+        top = self._explore(top, s, allowed, st, user, k)
+        ids = self.catalog.ids
+        return [(ids[r], float(s[r])) for r in top]
+
+    @staticmethod
+    def _top(s: np.ndarray, k: int) -> np.ndarray:
+        n = s.shape[0]
+        cand = np.argpartition(-s, k - 1)[:k] if k < n else np.arange(n)
+        return cand[np.lexsort((cand, -s[cand]))]  # ties by row: deterministic
+
+    def _diverse_top(self, s: np.ndarray, k: int) -> np.ndarray:
+        """Greedy genre-diverse pick among the top 20k: each repeat of a genre costs score."""
+        pool = self._top(s, min(s.shape[0], 20 * k))
+        pool = pool[np.isfinite(s[pool])]
+        g = self.catalog.genres[pool]
+        base = s[pool] / (np.abs(s[pool]).max() or 1.0)
+        used = np.zeros(g.shape[1], dtype=np.float64)
+        out: list[int] = []
+        taken = np.zeros(pool.shape[0], dtype=bool)
+        for _ in range(min(k, pool.shape[0])):
+            gain = base - 0.3 * (g @ used)
+            gain[taken] = -np.inf
+            j = int(np.argmax(gain))
+            taken[j] = True
+            out.append(int(pool[j]))
+            used += g[j]
+        return np.asarray(out, dtype=np.int64)
+
+    def _fresh_mask(self, allowed: np.ndarray, now: float) -> np.ndarray:
+        n = allowed.shape[0]
+        cat = self.catalog
+        return (
+            allowed
+            & cat.known[:n]
+            & (self.plays[:n] < self.fresh_plays)
+            & (cat.release_ts[:n] >= now - self.fresh_window_s)
+        )
+
+    def _explore(
+        self,
+        top: np.ndarray,
+        s: np.ndarray,
+        allowed: np.ndarray,
+        st: UserState | None,
+        user: UserId,
+        k: int,
+    ) -> np.ndarray:
+        if self.explore_slots <= 0 or k < 5:
+            return top
+        fresh = self._fresh_mask(allowed, self.trend.t_last)
+        fresh[top] = False
+        rows = np.flatnonzero(fresh)
+        if not rows.size:
+            return top
+        last = st.last_ts if st is not None else 0.0
+        rng = np.random.default_rng([self.seed, stable_hash(user), int(last)])
+        prio = rng.random(rows.shape[0])
+        if st is not None and st.genre.size:
+            g = self.catalog.genres[rows][:, : st.genre.shape[0]]
+            prio += g @ st.genre / (float(st.genre.sum()) or 1.0)
+        m = min(self.explore_slots, rows.shape[0], k - 1)
+        picks = rows[np.argsort(-prio, kind="stable")[:m]]
+        return np.concatenate([top[: k - m], picks])
+
+    def similar(self, item: ItemId, k: int = 10, region: str = "") -> list[tuple[ItemId, float]]:
+        """Titles most co-visited with `item` (cosine-normalised), best first."""
+        r = self.catalog.row(item)
+        n = len(self.catalog)
+        if r < 0:
+            return []
+        s = self.covis.neighbours(r, n).astype(np.float64)
+        allowed = self.catalog.available(region) & (s > 0)
+        allowed[r] = False
+        s[~allowed] = -np.inf
+        k = min(k, int(allowed.sum()))
+        if k <= 0:
+            return []
+        ids = self.catalog.ids
+        return [(ids[j], float(s[j])) for j in self._top(s, k)]
+
+    def predict_one(self, user: UserId, item: ItemId) -> float:
+        """Blended score of one (viewer, title) pair; River-style read, never mutates."""
+        r = self.catalog.row(item)
+        if r < 0:
+            return 0.0
+        return float(self.scores(user)[r])
+
+    def item_mask(self, items: Iterable[ItemId]) -> np.ndarray:
+        """Boolean mask over catalogue rows that is True for `items` (for `recommend(mask=)`)."""
+        m = np.zeros(len(self.catalog), dtype=bool)
+        rows = self.catalog.rows_of(items)
+        m[rows] = True
+        return m
