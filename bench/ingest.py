@@ -17,17 +17,16 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import grpc
 from confluent_kafka import Consumer, Producer
-
-from bench.common import ROOT, ServiceProcess, emit, free_port, percentile, progress
 from reelstream.common.v1 import types_pb2
 from reelstream.platform.producer import producer_config
 from reelstream.platform.topics import TopicNames, ensure_topics
 from reelstream.playback.v1 import events_pb2 as pb
 from reelstream.telemetry.v1 import telemetry_pb2 as api
+
+from bench.common import ROOT, ServiceProcess, emit, free_port, percentile, progress
 
 KINDS = ("chunk", "heartbeat", "play", "complete")
 
@@ -36,29 +35,48 @@ def make_batches(n_events: int, batch: int, run_id: str) -> list[bytes]:
     """Serialized EventBatch messages with realistic, unique events (built before timing)."""
     now = int(time.time() * 1000)
     client = pb.ClientInfo(
-        device_type=types_pb2.DEVICE_TYPE_TV, region="NO", app_version="3.2.1",
-        network_type=types_pb2.NETWORK_TYPE_WIFI, device_id="dev-1",
-    )  # fmt: skip
+        device_type=types_pb2.DEVICE_TYPE_TV,
+        region="NO",
+        app_version="3.2.1",
+        network_type=types_pb2.NETWORK_TYPE_WIFI,
+        device_id="dev-1",
+    )
     out = []
     for b in range(0, n_events, batch):
         events = []
         for i in range(b, min(b + batch, n_events)):
             user = f"user-{i % 5000}"
             ev = pb.PlaybackEvent(
-                event_id=f"{run_id}-{i}", user_id=user, session_id=f"s-{user}",
-                title_id=f"title-{i % 997}", event_time_ms=now, client=client,
-            )  # fmt: skip
+                event_id=f"{run_id}-{i}",
+                user_id=user,
+                session_id=f"s-{user}",
+                title_id=f"title-{i % 997}",
+                event_time_ms=now,
+                client=client,
+            )
             kind = KINDS[i % 4]
             if kind == "chunk":
                 ev.chunk_downloaded.CopyFrom(
-                    pb.ChunkDownloaded(chunk_index=i % 48, bitrate_kbps=2850, rung=4, bytes=1_425_000,
-                                       download_ms=640.0, buffer_after_s=18.5, rtt_ms=80.0)  # fmt: skip
+                    pb.ChunkDownloaded(
+                        chunk_index=i % 48,
+                        bitrate_kbps=2850,
+                        rung=4,
+                        bytes=1_425_000,
+                        download_ms=640.0,
+                        buffer_after_s=18.5,
+                        rtt_ms=80.0,
+                    )
                 )
             elif kind == "heartbeat":
-                ev.heartbeat.CopyFrom(pb.Heartbeat(position_s=312.0, buffer_s=18.0, bitrate_kbps=2850,
-                                                   throughput_kbps=9100.0))  # fmt: skip
+                ev.heartbeat.CopyFrom(
+                    pb.Heartbeat(
+                        position_s=312.0, buffer_s=18.0, bitrate_kbps=2850, throughput_kbps=9100.0
+                    )
+                )
             elif kind == "play":
-                ev.play.CopyFrom(pb.Play(position_s=0.0, source_row_id="row-trending", source_position=3))
+                ev.play.CopyFrom(
+                    pb.Play(position_s=0.0, source_row_id="row-trending", source_position=3)
+                )
             else:
                 ev.complete.CopyFrom(pb.Complete(position_s=2700.0, duration_s=2700.0))
             events.append(ev)
@@ -66,7 +84,9 @@ def make_batches(n_events: int, batch: int, run_id: str) -> list[bytes]:
     return out
 
 
-async def drive(port: int, batches: list[bytes], players: int, window: int) -> tuple[float, list[float], int]:
+async def drive(
+    port: int, batches: list[bytes], players: int, window: int
+) -> tuple[float, list[float], int]:
     """Send every batch over ``players`` streams; return (seconds, ack latencies ms, accepted)."""
     latencies: list[float] = []
     accepted = 0
@@ -110,10 +130,16 @@ async def drive(port: int, batches: list[bytes], players: int, window: int) -> t
     return elapsed, latencies, accepted
 
 
-def count_in_kafka(bootstrap: str, topic: str, expect: int) -> tuple[int, int, int]:
-    """Read the topic back; return (records, distinct event ids, duplicated ids)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4().hex[:6]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+def count_in_kafka(bootstrap: str, topic: str, expect: int, run_id: str) -> tuple[int, int]:
+    """Read the topic back; return (distinct event ids of this run, duplicated records)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"count-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     ids: Counter[str] = Counter()
     total = 0
@@ -125,12 +151,14 @@ def count_in_kafka(bootstrap: str, topic: str, expect: int) -> tuple[int, int, i
         for m in msgs:
             if m.error() is None:
                 total += 1
-                ids[pb.PlaybackEvent.FromString(m.value()).event_id] += 1
+                event_id = pb.PlaybackEvent.FromString(m.value() or b"").event_id
+                if event_id.startswith(run_id):
+                    ids[event_id] += 1
         if total and total % 200_000 < 10_000:
             progress(f"read back {total:,} / {expect:,}")
     consumer.close()
     dups = sum(c - 1 for c in ids.values() if c > 1)
-    return total, len(ids), dups
+    return len(ids), dups
 
 
 def raw_producer_rate(bootstrap: str, topic: str, batches: list[bytes]) -> float:
@@ -181,27 +209,33 @@ def main() -> None:
     batches = make_batches(args.events, args.batch, run_id)
 
     port = free_port()
-    svc = ServiceProcess("telemetry", {
-        "KAFKA_BOOTSTRAP": args.bootstrap, "REELSTREAM_TOPIC_PREFIX": topics.prefix,
-        "TELEMETRY_GRPC_PORT": str(port), "TELEMETRY_METRICS_PORT": str(free_port()),
-        "TELEMETRY_LOG_LEVEL": "WARNING",
-    }, ROOT / "run" / "bench-ingest")  # fmt: skip
+    svc = ServiceProcess(
+        "telemetry",
+        {
+            "KAFKA_BOOTSTRAP": args.bootstrap,
+            "REELSTREAM_TOPIC_PREFIX": topics.prefix,
+            "TELEMETRY_GRPC_PORT": str(port),
+            "TELEMETRY_METRICS_PORT": str(free_port()),
+            "TELEMETRY_LOG_LEVEL": "WARNING",
+        },
+        ROOT / "run" / "bench-ingest",
+    )
     try:
         svc.wait_serving(port)
         progress("warming up")
-        asyncio.run(drive(port, batches[: max(1, len(batches) // 50)], args.players, args.window))
+        warm = make_batches(max(args.batch, args.events // 50), args.batch, f"warm-{run_id}")
+        asyncio.run(drive(port, warm, args.players, args.window))
         progress(f"streaming {args.events:,} events from {args.players} players")
         elapsed, lat, accepted = asyncio.run(drive(port, batches, args.players, args.window))
     finally:
         svc.stop()
     rate = args.events / elapsed
     progress(f"ingest: {rate:,.0f} events/s, ack p99 {percentile(lat, 99):.1f} ms")
-    warm = max(1, len(batches) // 50) * args.batch
-    total, distinct, dups = count_in_kafka(args.bootstrap, topics.playback, args.events + warm)
-    sent_ids = args.events  # the warm-up re-sent the first batches: they are counted separately
-    in_kafka = distinct
-    lost = max(0, sent_ids - distinct)
-    duplicated = total - distinct - warm  # warm-up events legitimately appear twice
+    in_kafka, duplicated = count_in_kafka(
+        args.bootstrap, topics.playback, args.events + max(args.batch, args.events // 50), run_id
+    )
+    sent_ids = args.events
+    lost = sent_ids - in_kafka
     progress("measuring the raw producer on the same broker")
     raw = raw_producer_rate(args.bootstrap, raw_topics.playback, batches)
     result = {
@@ -209,7 +243,7 @@ def main() -> None:
         "events_acked": accepted,
         "events_in_kafka": in_kafka,
         "lost": lost,
-        "duplicated": max(0, duplicated),
+        "duplicated": duplicated,
         "events_per_s": round(rate),
         "raw_producer_events_per_s": round(raw),
         "ratio": round(rate / raw, 3),
@@ -228,7 +262,7 @@ per stream), local single-node Kafka (acks=all, idempotent producer), same 2-cor
 | metric | value |
 |---|---|
 | events sent / acked / distinct in Kafka | {sent_ids:,} / {accepted:,} / {in_kafka:,} |
-| lost / duplicated | {lost} / {max(0, duplicated)} |
+| lost / duplicated | {lost} / {duplicated} |
 | telemetry throughput | {rate:,.0f} events/s |
 | raw confluent-kafka producer, same events | {raw:,.0f} events/s |
 | ratio | {rate / raw:.3f} |

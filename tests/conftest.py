@@ -46,8 +46,12 @@ class LocalBroker:
         self.bootstrap = f"127.0.0.1:{self.port}"
 
     def _run(self, cmd: str) -> None:
-        env = dict(os.environ, KAFKA_PORT=str(self.port), KAFKA_STATE_DIR=str(self.state_dir),
-                   KAFKA_HEAP="768m")  # fmt: skip
+        env = dict(
+            os.environ,
+            KAFKA_PORT=str(self.port),
+            KAFKA_STATE_DIR=str(self.state_dir),
+            KAFKA_HEAP="768m",
+        )
         proc = subprocess.run([str(KAFKA_SH), cmd], env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"kafka.sh {cmd} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

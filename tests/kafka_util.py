@@ -6,6 +6,7 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, Message
+from reelstream.playback.v1 import events_pb2 as pb
 
 
 def read_all(bootstrap: str, topic: str, expect: int, timeout_s: float = 30.0) -> list[Message]:
@@ -38,3 +39,8 @@ def read_all(bootstrap: str, topic: str, expect: int, timeout_s: float = 30.0) -
     finally:
         consumer.close()
     return out
+
+
+def event_of(msg: Message) -> pb.PlaybackEvent:
+    """The playback event a record carries."""
+    return pb.PlaybackEvent.FromString(msg.value() or b"")

@@ -49,8 +49,11 @@ SERVICES = (
 def service_env(spec: ServiceSpec, run_dir: Path) -> dict[str, str]:
     """Ports and state locations for one service, in its own env prefix."""
     prefix = spec.name.upper()
-    env = {f"{prefix}_METRICS_PORT": str(spec.metrics_port), f"{prefix}_SNAPSHOT_DIR": str(run_dir / "state"),
-           f"{prefix}_LOG_LEVEL": "INFO"}  # fmt: skip
+    env = {
+        f"{prefix}_METRICS_PORT": str(spec.metrics_port),
+        f"{prefix}_SNAPSHOT_DIR": str(run_dir / "state"),
+        f"{prefix}_LOG_LEVEL": "INFO",
+    }
     if spec.grpc_port is not None:
         env[f"{prefix}_GRPC_PORT"] = str(spec.grpc_port)
     return env

@@ -24,19 +24,33 @@ def synthetic_event(rng: random.Random, users: int, titles: int) -> pb.PlaybackE
     user = f"user-{rng.randrange(users)}"
     title = f"title-{rng.randrange(titles)}"
     ev = pb.PlaybackEvent(
-        event_id=uuid.uuid4().hex, user_id=user, session_id=f"{user}-{title}", title_id=title,
+        event_id=uuid.uuid4().hex,
+        user_id=user,
+        session_id=f"{user}-{title}",
+        title_id=title,
         event_time_ms=int(time.time() * 1000),
-        client=pb.ClientInfo(device_type=types_pb2.DEVICE_TYPE_TV, region="NO",
-                             network_type=types_pb2.NETWORK_TYPE_WIFI, app_version="1.0"),
-    )  # fmt: skip
+        client=pb.ClientInfo(
+            device_type=types_pb2.DEVICE_TYPE_TV,
+            region="NO",
+            network_type=types_pb2.NETWORK_TYPE_WIFI,
+            app_version="1.0",
+        ),
+    )
     r = rng.random()
     if r < 0.6:
         rung = rng.randrange(6)
         kbps = (300, 750, 1200, 1850, 2850, 4300)[rung]
-        ev.chunk_downloaded.CopyFrom(pb.ChunkDownloaded(
-            chunk_index=rng.randrange(48), bitrate_kbps=kbps, rung=rung, bytes=kbps * 500,
-            download_ms=rng.uniform(200, 4000), buffer_after_s=rng.uniform(0, 60), rtt_ms=80,
-        ))  # fmt: skip
+        ev.chunk_downloaded.CopyFrom(
+            pb.ChunkDownloaded(
+                chunk_index=rng.randrange(48),
+                bitrate_kbps=kbps,
+                rung=rung,
+                bytes=kbps * 500,
+                download_ms=rng.uniform(200, 4000),
+                buffer_after_s=rng.uniform(0, 60),
+                rtt_ms=80,
+            )
+        )
     elif r < 0.85:
         ev.heartbeat.CopyFrom(
             pb.Heartbeat(position_s=rng.uniform(0, 3000), buffer_s=rng.uniform(0, 60))
@@ -59,8 +73,10 @@ async def feed(
 
         async def batches() -> AsyncIterator[api.EventBatch]:
             while not stop.is_set():
-                yield api.EventBatch(batch_id=uuid.uuid4().hex[:8],
-                                     events=[synthetic_event(rng, users, titles) for _ in range(batch)])  # fmt: skip
+                yield api.EventBatch(
+                    batch_id=uuid.uuid4().hex[:8],
+                    events=[synthetic_event(rng, users, titles) for _ in range(batch)],
+                )
                 await asyncio.sleep(0.1)
 
         async for _ack in stub.StreamEvents(batches()):

@@ -21,9 +21,10 @@ class Scrape:
     def total(self, name: str, **match: str) -> float:
         """Sum of a sample over the series whose labels include ``match``."""
         return sum(
-            v for labels, v in self.samples.get(name, {}).items()
+            v
+            for labels, v in self.samples.get(name, {}).items()
             if all((k, val) in labels for k, val in match.items())
-        )  # fmt: skip
+        )
 
     def series(self, name: str) -> dict[Labels, float]:
         return dict(self.samples.get(name, {}))

@@ -27,11 +27,14 @@ async def serve(settings: TelemetrySettings) -> ServiceRuntime:
     )
     limits = Limits(max_future_ms=settings.max_future_ms, max_past_ms=settings.max_past_ms)
     ingestor = Ingestor(
-        producer, TopicNames(settings.topic_prefix), limits,
+        producer,
+        TopicNames(settings.topic_prefix),
+        limits,
         max_batch_events=settings.max_batch_events,
-    )  # fmt: skip
-    runtime = ServiceRuntime("telemetry", settings.grpc_host, settings.grpc_port,
-                             grace_s=settings.shutdown_grace_s)  # fmt: skip
+    )
+    runtime = ServiceRuntime(
+        "telemetry", settings.grpc_host, settings.grpc_port, grace_s=settings.shutdown_grace_s
+    )
     runtime.add_service(
         telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name,
         telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server,

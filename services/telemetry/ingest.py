@@ -157,10 +157,13 @@ class Ingestor:
                 continue
             rejections.append(
                 api.Rejection(
-                    index=i, event_id=ev.event_id, field=problem.field, code=problem.code,
+                    index=i,
+                    event_id=ev.event_id,
+                    field=problem.field,
+                    code=problem.code,
                     reason=problem.reason,
                 )
-            )  # fmt: skip
+            )
             REJECTED.labels("subscription", problem.code).inc()
             dead.append(
                 (ev.user_id.encode(), self._dead_letter(ev.SerializeToString(), problem, now_ms))

@@ -31,10 +31,18 @@ _PLANS = frozenset(v for v in sub_pb.Plan.values() if v != sub_pb.PLAN_UNSPECIFI
 # Kinds that belong to a playback session of one title.
 _SESSION_KINDS = frozenset(
     {
-        "session_start", "heartbeat", "chunk_downloaded", "play", "pause", "resume", "seek",
-        "skip", "stop", "complete",
+        "session_start",
+        "heartbeat",
+        "chunk_downloaded",
+        "play",
+        "pause",
+        "resume",
+        "seek",
+        "skip",
+        "stop",
+        "complete",
     }
-)  # fmt: skip
+)
 _TITLE_KINDS = _SESSION_KINDS | {"rating", "click"}
 _SHAPED = frozenset({"skip", "stop", "complete", "impression", "click"})
 

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -25,12 +26,12 @@ from services.telemetry.__main__ import serve
 from services.telemetry.settings import TelemetrySettings
 from tests.conftest import LocalBroker
 from tests.factories import chunk, complete, now_ms
-from tests.kafka_util import read_all
+from tests.kafka_util import event_of, read_all
 
 pytestmark = pytest.mark.integration
 
 
-async def start_telemetry(bootstrap: str, topics: TopicNames, **kw: object) -> ServiceRuntime:
+async def start_telemetry(bootstrap: str, topics: TopicNames, **kw: Any) -> ServiceRuntime:
     settings = TelemetrySettings(
         kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, grpc_port=0, metrics_port=0, **kw
     )
@@ -63,7 +64,7 @@ async def test_event_comes_out_of_kafka_byte_for_byte(
     records = read_all(kafka_bootstrap, topics.playback, len(events))
     assert len(records) == len(events)
     for msg in records:
-        ev = pb.PlaybackEvent.FromString(msg.value())
+        ev = event_of(msg)
         assert before <= ev.ingest_time_ms <= after
         stamped = ev.ingest_time_ms
         ev.ClearField("ingest_time_ms")
@@ -78,8 +79,13 @@ async def test_bad_events_are_rejected_and_dead_lettered(
     telemetry: api_grpc.TelemetryServiceStub, kafka_bootstrap: str, topics: TopicNames
 ) -> None:
     good1, good2 = chunk(user="a"), complete(user="b")
-    bad_rating = pb.PlaybackEvent(event_id="bad-r", user_id="c", title_id="t", event_time_ms=now_ms(),
-                                  rating=pb.Rating(value=11))  # fmt: skip
+    bad_rating = pb.PlaybackEvent(
+        event_id="bad-r",
+        user_id="c",
+        title_id="t",
+        event_time_ms=now_ms(),
+        rating=pb.Rating(value=11),
+    )
     no_user = chunk(user="")
     future = chunk(user="d", event_time_ms=now_ms() + 86_400_000)
     batch = [good1, bad_rating, good2, no_user, future]
@@ -96,12 +102,10 @@ async def test_bad_events_are_rejected_and_dead_lettered(
     assert ack.rejections[0].event_id == "bad-r"
 
     good = read_all(kafka_bootstrap, topics.playback, 2)
-    assert sorted(pb.PlaybackEvent.FromString(m.value()).event_id for m in good) == sorted(
-        [good1.event_id, good2.event_id]
-    )
+    assert sorted(event_of(m).event_id for m in good) == sorted([good1.event_id, good2.event_id])
     dead = read_all(kafka_bootstrap, topics.dead_letters, 3)
     letters = sorted(
-        (types_pb2.DeadLetter.FromString(m.value()) for m in dead), key=lambda d: d.field
+        (types_pb2.DeadLetter.FromString(m.value() or b"") for m in dead), key=lambda d: d.field
     )
     assert [(d.field, d.code) for d in letters] == [
         ("event_time_ms", "TOO_FAR_IN_FUTURE"),
@@ -144,7 +148,7 @@ async def test_stream_acks_every_batch_in_order(
     assert [a.batch_id for a in acks] == [b.batch_id for b in batches]
     assert sum(a.accepted for a in acks) == 2000
     records = read_all(kafka_bootstrap, topics.playback, 2000)
-    ids = Counter(pb.PlaybackEvent.FromString(m.value()).event_id for m in records)
+    ids = Counter(event_of(m).event_id for m in records)
     assert len(ids) == 2000 and max(ids.values()) == 1
     # Per user, Kafka holds the events in the order they were sent.
     sent_order: dict[str, list[str]] = {}
@@ -153,7 +157,7 @@ async def test_stream_acks_every_batch_in_order(
             sent_order.setdefault(e.user_id, []).append(e.event_id)
     seen: dict[str, list[str]] = {}
     for m in sorted(records, key=lambda m: (m.partition(), m.offset())):
-        ev = pb.PlaybackEvent.FromString(m.value())
+        ev = event_of(m)
         seen.setdefault(ev.user_id, []).append(ev.event_id)
     assert seen == sent_order
 
@@ -241,7 +245,7 @@ async def test_broker_down_gives_unavailable_and_loses_nothing_acked(tmp_path: P
             await runtime.stop()
 
         records = read_all(broker.bootstrap, topics.playback, len(acked), timeout_s=60)
-        counts = Counter(pb.PlaybackEvent.FromString(m.value()).event_id for m in records)
+        counts = Counter(event_of(m).event_id for m in records)
         missing = acked - set(counts)
         assert not missing, f"{len(missing)} acknowledged events lost"
         dups = {k: v for k, v in counts.items() if k in acked and v > 1}

@@ -23,9 +23,11 @@ def test_valid_events_pass() -> None:
     assert check(chunk()) is None
     assert check(complete()) is None
     imp = pb.PlaybackEvent(
-        event_id="i", user_id="u", event_time_ms=now_ms(),
+        event_id="i",
+        user_id="u",
+        event_time_ms=now_ms(),
         impression=pb.Impression(row_id="r", title_ids=["a", "b"], positions=[0, 1]),
-    )  # fmt: skip
+    )
     assert check(imp) is None  # impressions need no session or title
 
 
@@ -76,7 +78,7 @@ def test_valid_events_pass() -> None:
         ),
     ],
 )
-def test_each_bad_field_is_named(mutate, expected) -> None:  # type: ignore[no-untyped-def]
+def test_each_bad_field_is_named(mutate, expected) -> None:
     ev = chunk()
     mutate(ev)
     assert check(ev) == expected
@@ -84,8 +86,9 @@ def test_each_bad_field_is_named(mutate, expected) -> None:  # type: ignore[no-u
 
 def test_rating_and_completion_ranges() -> None:
     assert check(complete(rating=None)) is None
-    ev = pb.PlaybackEvent(event_id="r", user_id="u", title_id="t", event_time_ms=now_ms(),
-                          rating=pb.Rating(value=7))  # fmt: skip
+    ev = pb.PlaybackEvent(
+        event_id="r", user_id="u", title_id="t", event_time_ms=now_ms(), rating=pb.Rating(value=7)
+    )
     assert check(ev) == ("rating.value", "OUT_OF_RANGE")
     ev = complete()
     ev.complete.position_s = ev.complete.duration_s * 2
@@ -96,14 +99,14 @@ def test_rating_and_completion_ranges() -> None:
 
 
 def test_impression_shape() -> None:
-    base = {"event_id": "i", "user_id": "u", "event_time_ms": now_ms()}
-    empty = pb.PlaybackEvent(**base, impression=pb.Impression(row_id="r"))
+    def base(imp: pb.Impression) -> pb.PlaybackEvent:
+        return pb.PlaybackEvent(event_id="i", user_id="u", event_time_ms=now_ms(), impression=imp)
+
+    empty = base(pb.Impression(row_id="r"))
     assert check(empty) == ("impression.title_ids", "REQUIRED")
-    mismatch = pb.PlaybackEvent(
-        **base, impression=pb.Impression(row_id="r", title_ids=["a", "b"], positions=[1])
-    )
+    mismatch = base(pb.Impression(row_id="r", title_ids=["a", "b"], positions=[1]))
     assert check(mismatch) == ("impression.positions", "LENGTH_MISMATCH")
-    too_many = pb.PlaybackEvent(**base, impression=pb.Impression(row_id="r", title_ids=["a"] * 201))
+    too_many = base(pb.Impression(row_id="r", title_ids=["a"] * 201))
     assert check(too_many) == ("impression.title_ids", "TOO_MANY")
 
 
@@ -114,8 +117,12 @@ def test_limits_are_configuration() -> None:
 
 
 def test_subscription_validation() -> None:
-    ok = sub_pb.SubscriptionEvent(event_id="s", user_id="u", event_time_ms=now_ms(),
-                                  signup=sub_pb.Signup(plan=sub_pb.PLAN_BASIC))  # fmt: skip
+    ok = sub_pb.SubscriptionEvent(
+        event_id="s",
+        user_id="u",
+        event_time_ms=now_ms(),
+        signup=sub_pb.Signup(plan=sub_pb.PLAN_BASIC),
+    )
     assert validate_subscription(ok, now_ms(), LIMITS) is None
     no_plan = sub_pb.SubscriptionEvent(
         event_id="s", user_id="u", event_time_ms=now_ms(), signup=sub_pb.Signup()
