@@ -52,8 +52,8 @@ class CoVisitation:
 
     def learn_one(self, recent: np.ndarray, item: int, weight: float = 1.0) -> None:
         """Count `item` as viewed after `recent` (rows, newest first)."""
-        self._ensure(item + 1)
         h = recent[: self.window]
+        self._ensure(max(item, int(h.max()) if h.size else 0) + 1)
         if h.size:
             inc = self._kern[: h.size] * np.float32(weight)
             self.m[h, item] += inc
@@ -64,17 +64,20 @@ class CoVisitation:
 
     def scores(self, recent: np.ndarray, n: int) -> np.ndarray:
         """Scores of rows 0..n-1 for a viewer whose recent rows (newest first) are `recent`."""
+        out = np.zeros(n, dtype=np.float32)
+        cap = min(n, self.m.shape[0])
         h = recent[: self.window]
-        h = h[h < self.m.shape[0]]
-        if not h.size or n == 0:
-            return np.zeros(n, dtype=np.float32)
+        h = h[h < cap]
+        if not h.size:
+            return out
         q = self._qdec[: h.size] * self._inv_sqrt[h]
-        s = q @ self.m[h, :n]
-        s *= self._inv_sqrt[:n]
-        return s
+        out[:cap] = (q @ self.m[h, :cap]) * self._inv_sqrt[:cap]
+        return out
 
     def neighbours(self, item: int, n: int) -> np.ndarray:
         """Cosine-normalised similarity of row `item` to rows 0..n-1."""
-        if item >= self.m.shape[0]:
-            return np.zeros(n, dtype=np.float32)
-        return self.m[item, :n] * self._inv_sqrt[:n] * self._inv_sqrt[item]
+        out = np.zeros(n, dtype=np.float32)
+        cap = min(n, self.m.shape[0])
+        if item < cap:
+            out[:cap] = self.m[item, :cap] * self._inv_sqrt[:cap] * self._inv_sqrt[item]
+        return out

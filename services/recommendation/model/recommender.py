@@ -57,10 +57,10 @@ class Recommender:
         unknown = set(signals) - set(SIGNALS)
         if unknown or not signals:
             raise ValueError(f"signals must be a non-empty subset of {SIGNALS}, got {signals}")
-        self.covis = covis or CoVisitation()
-        self.mf = mf or PositiveMF(seed=seed)
-        self.trend = trend or DecayedPopularity()
-        self.users = users or UserStore()
+        self.covis = CoVisitation() if covis is None else covis
+        self.mf = PositiveMF(seed=seed) if mf is None else mf
+        self.trend = DecayedPopularity() if trend is None else trend
+        self.users = UserStore() if users is None else users
         self.signals = signals
         self.combiner_every = combiner_every
         self.explore_slots = explore_slots
