@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from reelstream.common.v1 import types_pb2 as reelstream_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1reelstream/recommendation/v1/recommendation.proto\x12\x1creelstream.recommendation.v1\x1a reelstream/common/v1/types.proto\"a\n\x07\x43ontext\x12\x35\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32 .reelstream.common.v1.DeviceType\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07time_ms\x18\x03 \x01(\x03\"k\n\x06\x46ilter\x12\x0e\n\x06genres\x18\x01 \x03(\t\x12\x34\n\x0cmax_maturity\x18\x02 \x01(\x0e\x32\x1e.reelstream.common.v1.Maturity\x12\x1b\n\x13\x61vailable_in_region\x18\x03 \x01(\x08\">\n\x0bScoredTitle\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x9c\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x36\n\x07\x63ontext\x18\x03 \x01(\x0b\x32%.reelstream.recommendation.v1.Context\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.reelstream.recommendation.v1.Filter\"\x93\x01\n\x11RecommendResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x39\n\x06titles\x18\x02 \x03(\x0b\x32).reelstream.recommendation.v1.ScoredTitle\x12\x12\n\ncold_start\x18\x03 \x01(\x08\x12\x1b\n\x13user_events_applied\x18\x04 \x01(\x04\"\xa4\x01\n\x03Row\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.reelstream.recommendation.v1.RowKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x39\n\x06titles\x18\x05 \x03(\x0b\x32).reelstream.recommendation.v1.ScoredTitle\"\xba\x01\n\x0fHomeRowsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x36\n\x07\x63ontext\x18\x02 \x01(\x0b\x32%.reelstream.recommendation.v1.Context\x12\x10\n\x08max_rows\x18\x03 \x01(\x05\x12\x16\n\x0etitles_per_row\x18\x04 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x05 \x01(\x0b\x32$.reelstream.recommendation.v1.Filter\"t\n\x10HomeRowsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x04rows\x18\x02 \x03(\x0b\x32!.reelstream.recommendation.v1.Row\x12\x1b\n\x13user_events_applied\x18\x03 \x01(\x04\"\xa1\x01\n\x14SimilarTitlesRequest\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x36\n\x07\x63ontext\x18\x03 \x01(\x0b\x32%.reelstream.recommendation.v1.Context\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.reelstream.recommendation.v1.Filter\"R\n\x15SimilarTitlesResponse\x12\x39\n\x06titles\x18\x01 \x03(\x0b\x32).reelstream.recommendation.v1.ScoredTitle*\xc2\x01\n\x07RowKind\x12\x18\n\x14ROW_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROW_KIND_CONTINUE_WATCHING\x10\x01\x12 \n\x1cROW_KIND_BECAUSE_YOU_WATCHED\x10\x02\x12\x15\n\x11ROW_KIND_TRENDING\x10\x03\x12\x12\n\x0eROW_KIND_GENRE\x10\x04\x12\x18\n\x14ROW_KIND_NEW_FOR_YOU\x10\x05\x12\x16\n\x12ROW_KIND_TOP_PICKS\x10\x06\x32\xea\x02\n\x15RecommendationService\x12l\n\tRecommend\x12..reelstream.recommendation.v1.RecommendRequest\x1a/.reelstream.recommendation.v1.RecommendResponse\x12i\n\x08HomeRows\x12-.reelstream.recommendation.v1.HomeRowsRequest\x1a..reelstream.recommendation.v1.HomeRowsResponse\x12x\n\rSimilarTitles\x12\x32.reelstream.recommendation.v1.SimilarTitlesRequest\x1a\x33.reelstream.recommendation.v1.SimilarTitlesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1reelstream/recommendation/v1/recommendation.proto\x12\x1creelstream.recommendation.v1\x1a reelstream/common/v1/types.proto\"a\n\x07\x43ontext\x12\x35\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32 .reelstream.common.v1.DeviceType\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07time_ms\x18\x03 \x01(\x03\"k\n\x06\x46ilter\x12\x0e\n\x06genres\x18\x01 \x03(\t\x12\x34\n\x0cmax_maturity\x18\x02 \x01(\x0e\x32\x1e.reelstream.common.v1.Maturity\x12\x1b\n\x13\x61vailable_in_region\x18\x03 \x01(\x08\">\n\x0bScoredTitle\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xad\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x36\n\x07\x63ontext\x18\x03 \x01(\x0b\x32%.reelstream.recommendation.v1.Context\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.reelstream.recommendation.v1.Filter\x12\x0f\n\x07variant\x18\x05 \x01(\t\"\x93\x01\n\x11RecommendResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x39\n\x06titles\x18\x02 \x03(\x0b\x32).reelstream.recommendation.v1.ScoredTitle\x12\x12\n\ncold_start\x18\x03 \x01(\x08\x12\x1b\n\x13user_events_applied\x18\x04 \x01(\x04\"\xa4\x01\n\x03Row\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.reelstream.recommendation.v1.RowKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x39\n\x06titles\x18\x05 \x03(\x0b\x32).reelstream.recommendation.v1.ScoredTitle\"\xcb\x01\n\x0fHomeRowsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x36\n\x07\x63ontext\x18\x02 \x01(\x0b\x32%.reelstream.recommendation.v1.Context\x12\x10\n\x08max_rows\x18\x03 \x01(\x05\x12\x16\n\x0etitles_per_row\x18\x04 \x01(\x05\x12\x34\n\x06\x66ilter\x18\x05 \x01(\x0b\x32$.reelstream.recommendation.v1.Filter\x12\x0f\n\x07variant\x18\x06 \x01(\t\"t\n\x10HomeRowsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x04rows\x18\x02 \x03(\x0b\x32!.reelstream.recommendation.v1.Row\x12\x1b\n\x13user_events_applied\x18\x03 \x01(\x04\"\xa1\x01\n\x14SimilarTitlesRequest\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x36\n\x07\x63ontext\x18\x03 \x01(\x0b\x32%.reelstream.recommendation.v1.Context\x12\x34\n\x06\x66ilter\x18\x04 \x01(\x0b\x32$.reelstream.recommendation.v1.Filter\"R\n\x15SimilarTitlesResponse\x12\x39\n\x06titles\x18\x01 \x03(\x0b\x32).reelstream.recommendation.v1.ScoredTitle*\xc2\x01\n\x07RowKind\x12\x18\n\x14ROW_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROW_KIND_CONTINUE_WATCHING\x10\x01\x12 \n\x1cROW_KIND_BECAUSE_YOU_WATCHED\x10\x02\x12\x15\n\x11ROW_KIND_TRENDING\x10\x03\x12\x12\n\x0eROW_KIND_GENRE\x10\x04\x12\x18\n\x14ROW_KIND_NEW_FOR_YOU\x10\x05\x12\x16\n\x12ROW_KIND_TOP_PICKS\x10\x06\x32\xea\x02\n\x15RecommendationService\x12l\n\tRecommend\x12..reelstream.recommendation.v1.RecommendRequest\x1a/.reelstream.recommendation.v1.RecommendResponse\x12i\n\x08HomeRows\x12-.reelstream.recommendation.v1.HomeRowsRequest\x1a..reelstream.recommendation.v1.HomeRowsResponse\x12x\n\rSimilarTitles\x12\x32.reelstream.recommendation.v1.SimilarTitlesRequest\x1a\x33.reelstream.recommendation.v1.SimilarTitlesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'reelstream.recommendation.v1.recommendation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROWKIND']._serialized_start=1421
-  _globals['_ROWKIND']._serialized_end=1615
+  _globals['_ROWKIND']._serialized_start=1455
+  _globals['_ROWKIND']._serialized_end=1649
   _globals['_CONTEXT']._serialized_start=117
   _globals['_CONTEXT']._serialized_end=214
   _globals['_FILTER']._serialized_start=216
@@ -41,19 +41,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCOREDTITLE']._serialized_start=325
   _globals['_SCOREDTITLE']._serialized_end=387
   _globals['_RECOMMENDREQUEST']._serialized_start=390
-  _globals['_RECOMMENDREQUEST']._serialized_end=546
-  _globals['_RECOMMENDRESPONSE']._serialized_start=549
-  _globals['_RECOMMENDRESPONSE']._serialized_end=696
-  _globals['_ROW']._serialized_start=699
-  _globals['_ROW']._serialized_end=863
-  _globals['_HOMEROWSREQUEST']._serialized_start=866
-  _globals['_HOMEROWSREQUEST']._serialized_end=1052
-  _globals['_HOMEROWSRESPONSE']._serialized_start=1054
-  _globals['_HOMEROWSRESPONSE']._serialized_end=1170
-  _globals['_SIMILARTITLESREQUEST']._serialized_start=1173
-  _globals['_SIMILARTITLESREQUEST']._serialized_end=1334
-  _globals['_SIMILARTITLESRESPONSE']._serialized_start=1336
-  _globals['_SIMILARTITLESRESPONSE']._serialized_end=1418
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1618
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1980
+  _globals['_RECOMMENDREQUEST']._serialized_end=563
+  _globals['_RECOMMENDRESPONSE']._serialized_start=566
+  _globals['_RECOMMENDRESPONSE']._serialized_end=713
+  _globals['_ROW']._serialized_start=716
+  _globals['_ROW']._serialized_end=880
+  _globals['_HOMEROWSREQUEST']._serialized_start=883
+  _globals['_HOMEROWSREQUEST']._serialized_end=1086
+  _globals['_HOMEROWSRESPONSE']._serialized_start=1088
+  _globals['_HOMEROWSRESPONSE']._serialized_end=1204
+  _globals['_SIMILARTITLESREQUEST']._serialized_start=1207
+  _globals['_SIMILARTITLESREQUEST']._serialized_end=1368
+  _globals['_SIMILARTITLESRESPONSE']._serialized_start=1370
+  _globals['_SIMILARTITLESRESPONSE']._serialized_end=1452
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1652
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=2014
 # @@protoc_insertion_point(module_scope)

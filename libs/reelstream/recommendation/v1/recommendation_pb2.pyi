@@ -134,8 +134,11 @@ class RecommendRequest(_message.Message):
     K_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     k: _builtins.int
+    variant: _builtins.str
+    """"" = the learned model; "popularity" = the global-popularity baseline (experiment arms)."""
     @_builtins.property
     def context(self) -> Global___Context: ...
     @_builtins.property
@@ -147,10 +150,11 @@ class RecommendRequest(_message.Message):
         k: _builtins.int = ...,
         context: Global___Context | None = ...,
         filter: Global___Filter | None = ...,
+        variant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "filter", b"filter", "k", b"k", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "filter", b"filter", "k", b"k", "user_id", b"user_id", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -230,9 +234,12 @@ class HomeRowsRequest(_message.Message):
     MAX_ROWS_FIELD_NUMBER: _builtins.int
     TITLES_PER_ROW_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     max_rows: _builtins.int
     titles_per_row: _builtins.int
+    variant: _builtins.str
+    """as in RecommendRequest"""
     @_builtins.property
     def context(self) -> Global___Context: ...
     @_builtins.property
@@ -245,10 +252,11 @@ class HomeRowsRequest(_message.Message):
         max_rows: _builtins.int = ...,
         titles_per_row: _builtins.int = ...,
         filter: Global___Filter | None = ...,
+        variant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "filter", b"filter", "max_rows", b"max_rows", "titles_per_row", b"titles_per_row", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "filter", b"filter", "max_rows", b"max_rows", "titles_per_row", b"titles_per_row", "user_id", b"user_id", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
