@@ -103,12 +103,15 @@ def test_same_seed_same_result_other_seed_differs(events):
 def test_idle_users_are_evicted_and_come_back_cold():
     rec = Recommender(users=UserStore(max_users=100, idle_ttl_s=3600.0))
     rec.learn_one(Feedback("old", "m1", "complete", 0.0))
-    row = rec.users.get("old").row
+    old = rec.users.get("old")
+    assert old is not None
+    row = old.row
     rec.learn_one(Feedback("fresh", "m2", "complete", 7200.0))
     assert rec.users.get("old") is None
     assert not rec.mf.user_live[row]  # the factor row is freed ...
     rec.learn_one(Feedback("newer", "m3", "complete", 7300.0))
-    assert rec.users.get("newer").row == row  # ... and reused
+    newer = rec.users.get("newer")
+    assert newer is not None and newer.row == row  # ... and reused
     assert rec.recommend("old", 3)  # cold start again
 
 
