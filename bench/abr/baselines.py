@@ -4,11 +4,11 @@ BBA (Huang et al. 2014; Pensieve ``test/bb.py``), rate-based (harmonic mean of
 the last 5 chunk throughputs), BOLA-BASIC with log utility (Spiteri et al.
 2016, the simulation used by the Pensieve/Comyco lineage) and robustMPC (Yin
 et al. 2015): Pensieve ``test/mpc.py``'s search and estimator, with the
-look-ahead starting at the chunk actually fetched next and the error history
-kept per session (the lineage's pruned-search rewrite fixes the same two
-points). Pensieve's script itself reads chunk sizes one chunk late and carries
-errors across sessions: that variant scores 41.19 / 45.04 here, the fixed one
-42.62 / 46.45 against the published 42.27 / 46.53.
+look-ahead starting at the chunk actually fetched next (truncated at the last
+chunk) and the error history kept per session, as the lineage's pruned-search
+rewrite has it. That reproduces the published 42.27 / 46.53 exactly; the
+original script (sizes read one chunk late, errors carried across videos)
+scores 41.19 / 45.04 here.
 """
 
 from __future__ import annotations

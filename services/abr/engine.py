@@ -62,6 +62,8 @@ class AbrEngine:
         scenario_levels: Sequence[float] = DEFAULT_LEVELS,
         default_rtt_s: float = 0.08,
         chunk_s: float = 4.0,
+        session_scale: float = 0.0,
+        target_chunks: int = 1,
     ) -> None:
         self.ladder_kbps = np.asarray(ladder_kbps, dtype=float)
         self.planner = planner or MpcPlanner(QoE.linear(ladder_kbps), chunk_s=chunk_s)
@@ -74,6 +76,10 @@ class AbrEngine:
         self._level_index = [self.predictor.levels.index(q) for q in self.scenario_levels]
         self.default_rtt_s = default_rtt_s
         self.chunk_s = chunk_s
+        self.session_scale = session_scale
+        if not 1 <= target_chunks <= self.store.history:
+            raise ValueError("target_chunks must be between 1 and the session history length")
+        self.target_chunks = target_chunks
 
     # -- session lifecycle -------------------------------------------------
     def start_session(
@@ -126,8 +132,15 @@ class AbrEngine:
         rate = size_bytes / max(download_s - rtt, 1e-3)
         x = self.features(state)
         state.errors.append(math.log(rate) - self.predictor.predict_log(x))
-        self.predictor.learn_one(x, rate, state.context)
+        state.pending.append(x)
         state.log_rates.append(math.log(rate))
+        k = self.target_chunks
+        if len(state.pending) >= k:
+            # The planner holds one rate over its horizon, so the model learns the harmonic-mean
+            # payload rate of the k chunks that followed each feature snapshot.
+            recent = list(state.log_rates)[-k:]
+            target = k / sum(math.exp(-v) for v in recent)
+            self.predictor.learn_one(state.pending.popleft(), target, state.context)
         state.chunks += 1
         if buffer_s is not None:
             state.buffer_s = buffer_s
@@ -139,6 +152,13 @@ class AbrEngine:
         """Payload-rate scenarios (bytes/s) for the next chunks, one per error quantile."""
         mu = self.predictor.predict_log(self.features(state, buffer_s))
         errors = self.predictor.error_quantiles()[self._level_index]
+        if self.session_scale and len(state.errors) >= 2 and self.predictor.abs_error.n:
+            # A session more volatile than the population gets proportionally wider scenarios.
+            ratio = float(np.mean(np.abs(state.errors))) / max(self.predictor.abs_error.get(), 1e-6)
+            centre = float(np.median(errors))
+            errors = (
+                centre + (errors - centre) * float(np.clip(ratio, 0.5, 3.0)) ** self.session_scale
+            )
         return np.exp(mu + errors)
 
     def select(
@@ -180,7 +200,13 @@ class AbrEngine:
             empty_buffer_reason="seek" if state.chunks else "startup",
         )
         state.last_rung = plan.rung
-        return Decision(plan.rung, plan.predicted_download_s, plan.reason, float(np.median(rates)))
+        return Decision(plan.rung, plan.predicted_download_s, plan.reason, self._median(rates))
+
+    def _median(self, rates: np.ndarray) -> float:
+        """Median scenario rate (the 0.5 level when it is a scenario, else the middle one)."""
+        if 0.5 in self.scenario_levels:
+            return float(rates[self.scenario_levels.index(0.5)])
+        return float(np.sort(rates)[len(rates) // 2])
 
     # -- persistence -------------------------------------------------------
     def snapshot(self) -> bytes:

@@ -81,7 +81,11 @@ class MpcPlanner:
             smooth = smooth[..., None] + np.abs(ut - prev[..., None])
             top = np.maximum(top[..., None], np.arange(r).reshape(shape))
             prev = np.broadcast_to(ut, smooth.shape)
-        cached = (util.ravel(), smooth.ravel(), top.ravel())
+        cached = (
+            util.ravel().astype(np.float32),
+            smooth.ravel().astype(np.float32),
+            top.ravel(),
+        )
         self._static[key] = cached
         return cached
 
@@ -112,32 +116,51 @@ class MpcPlanner:
         s = len(rates)
         w = np.full(s, 1.0 / s) if weights is None else np.asarray(weights, float) / np.sum(weights)
         cap = r - 1 if max_rung is None else int(min(max(max_rung, 0), r - 1))
-        download = sizes[:, :length].T[None, :, :] / rates[:, None, None] + rtt_s  # (S, T, R)
-        buffer = np.full((s,), float(buffer_s))
-        rebuf = np.zeros((s,))
+        # float32 halves the memory traffic of the (S, R**T) arrays; the QoE terms need no more.
+        download = (sizes[:, :length].T[None, :, :] / rates[:, None, None] + rtt_s).astype(
+            np.float32
+        )  # (S, T, R)
+        terminal = bool(self.terminal_weight and video_continues)
+        buffer = np.full((s,), buffer_s, dtype=np.float32)
+        rebuf = np.zeros((s,), dtype=np.float32)
         for t in range(length):
             d = download[:, t, :].reshape((s,) + (1,) * t + (r,))
             b = buffer[..., None]
-            rebuf = rebuf[..., None] + np.maximum(d - b, 0.0)
-            buffer = np.minimum(np.maximum(b - d, 0.0) + self.chunk_s, self.buffer_cap_s)
-        exp_rebuf = w @ rebuf.reshape(s, -1)
+            stall = d - b
+            np.maximum(stall, 0.0, out=stall)
+            rebuf = rebuf[..., None] + stall
+            if t < length - 1 or terminal:
+                # The buffer after the last chunk only matters when it carries a value.
+                buffer = b - d
+                np.maximum(buffer, 0.0, out=buffer)
+                buffer += self.chunk_s
+                np.minimum(buffer, self.buffer_cap_s, out=buffer)
+        w32 = w.astype(np.float32)
+        exp_rebuf = w32 @ rebuf.reshape(s, -1)
         util, smooth, top = self._static_terms(last_rung, length)
         q = self.qoe
         value = util - q.smooth_penalty * smooth - q.rebuffer_penalty * exp_rebuf
-        if self.terminal_weight and video_continues:
+        if terminal:
             kept = np.minimum(buffer.reshape(s, -1), self.terminal_buffer_s)
-            value = value + self.terminal_weight * (w @ kept)
+            value = value + self.terminal_weight * (w32 @ kept)
         allowed = top <= cap
         masked = np.where(allowed, value, -np.inf)
         best = int(np.argmax(masked))
         block = r ** (length - 1)
         rung = best // block
         seq = tuple(int(v) for v in np.unravel_index(best, (r,) * length))
-        median_rate = float(np.exp(w @ np.log(rates)))
+        median_rate = float(np.exp(w @ np.log(rates)))  # geometric mean of the scenarios
         predicted = float(sizes[rung, 0] / median_rate + rtt_s)
         reason = self._reason(
-            rung, cap, value, allowed, util - q.smooth_penalty * smooth,
-            util - q.rebuffer_penalty * exp_rebuf, block, buffer_s, empty_buffer_reason,
+            rung,
+            cap,
+            value,
+            allowed,
+            util - q.smooth_penalty * smooth,
+            util - q.rebuffer_penalty * exp_rebuf,
+            block,
+            buffer_s,
+            empty_buffer_reason,
         )
         return Plan(rung, predicted, reason, float(masked[best]), seq)
 
@@ -159,10 +182,10 @@ class MpcPlanner:
             return "cap"
         if buffer_s <= 0.0:
             return empty_buffer_reason
+        if int(np.argmax(np.where(allowed, no_switch, -np.inf))) // block != rung:
+            return "switch penalty"
         if rung == top:
             return "max quality"
         if int(np.argmax(np.where(allowed, no_rebuffer, -np.inf))) // block > rung:
             return "rebuffer risk"
-        if int(np.argmax(np.where(allowed, no_switch, -np.inf))) // block != rung:
-            return "switch penalty"
         return "buffer reserve" if self.terminal_weight else "throughput"

@@ -42,14 +42,12 @@ FEATURES = (
     "fresh",
     "buffer",
 )
-DEFAULT_LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+DEFAULT_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 # 1.5 Mbit/s payload: a neutral starting point before the population is seen.
 DEFAULT_PRIOR_LOG_RATE = math.log(1.5e6 / 8.0)
 
 
-def chunk_features(
-    log_rates: Sequence[float], prior: float, buffer_s: float
-) -> dict[str, float]:
+def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) -> dict[str, float]:
     """Features for the next chunk from a session's past log payload rates (oldest first).
 
     Missing lags fall back to the most recent known value, then to the prior,
@@ -61,13 +59,17 @@ def chunk_features(
     """
     recent = list(log_rates[-5:])
     n = len(log_rates)
-    lags = [recent[-k] if k <= len(recent) else (recent[0] if recent else prior) for k in range(1, 6)]
+    lags = [
+        recent[-k] if k <= len(recent) else (recent[0] if recent else prior) for k in range(1, 6)
+    ]
     if recent:
-        arr = np.asarray(recent)
-        hmean = float(-np.log(np.mean(np.exp(-arr))))
-        mean_all = float(np.mean(log_rates))
-        low = float(arr.min())
-        spread = float(arr.std()) if len(recent) > 1 else 0.0
+        # Plain math on <= 5 floats: numpy's per-call overhead would dominate the decision path.
+        k = len(recent)
+        hmean = -math.log(sum(math.exp(-v) for v in recent) / k)
+        mean_all = math.fsum(log_rates) / n
+        low = min(recent)
+        centre = sum(recent) / k
+        spread = math.sqrt(sum((v - centre) ** 2 for v in recent) / k) if k > 1 else 0.0
     else:
         hmean = mean_all = low = prior
         spread = 0.0
@@ -119,9 +121,7 @@ class PopulationPrior:
     def predict_one(self, context: Mapping[str, object]) -> float:
         """Average of the known context values' means, else the overall mean, else the default."""
         known = [
-            self.by_key[f"{k}={v}"].get()
-            for k, v in context.items()
-            if f"{k}={v}" in self.by_key
+            self.by_key[f"{k}={v}"].get() for k, v in context.items() if f"{k}={v}" in self.by_key
         ]
         if known:
             return float(np.mean(known))
@@ -188,7 +188,9 @@ class ThroughputPredictor:
         """Median download time of a chunk of ``size_bytes``."""
         return size_bytes / self.predict_one(x) + rtt_s
 
-    def learn_one(self, x: Mapping[str, float], y: float, context: Mapping[str, object] | None = None) -> None:
+    def learn_one(
+        self, x: Mapping[str, float], y: float, context: Mapping[str, object] | None = None
+    ) -> None:
         """Update from one chunk: features before the chunk and its payload rate ``y`` (bytes/s)."""
         if y <= 0 or not math.isfinite(y):
             raise ValueError(f"throughput must be positive and finite, got {y}")

@@ -30,6 +30,7 @@ class SessionState:
     max_rung: int | None = None
     log_rates: deque[float] = field(default_factory=lambda: deque(maxlen=16))
     errors: deque[float] = field(default_factory=lambda: deque(maxlen=8))
+    pending: deque[dict[str, float]] = field(default_factory=deque)
     last_rung: int | None = None
     buffer_s: float = 0.0
     chunks: int = 0
@@ -39,7 +40,9 @@ class SessionState:
 class SessionStore:
     """Sessions by id in LRU order, expiring after ``idle_ttl_s`` without activity."""
 
-    def __init__(self, idle_ttl_s: float = 300.0, max_sessions: int = 100_000, history: int = 16) -> None:
+    def __init__(
+        self, idle_ttl_s: float = 300.0, max_sessions: int = 100_000, history: int = 16
+    ) -> None:
         self.idle_ttl_s = idle_ttl_s
         self.max_sessions = max_sessions
         self.history = history
