@@ -20,13 +20,13 @@ from collections import Counter
 
 import grpc
 from confluent_kafka import Consumer, Producer
+
+from bench.common import ROOT, ServiceProcess, emit, free_port, percentile, progress
 from reelstream.common.v1 import types_pb2
 from reelstream.platform.producer import producer_config
 from reelstream.platform.topics import TopicNames, ensure_topics
 from reelstream.playback.v1 import events_pb2 as pb
 from reelstream.telemetry.v1 import telemetry_pb2 as api
-
-from bench.common import ROOT, ServiceProcess, emit, free_port, percentile, progress
 
 KINDS = ("chunk", "heartbeat", "play", "complete")
 

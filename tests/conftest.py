@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from reelstream.platform.topics import TopicNames, ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]

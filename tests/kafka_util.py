@@ -6,6 +6,7 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, Message
+
 from reelstream.playback.v1 import events_pb2 as pb
 
 

@@ -13,7 +13,6 @@ from reelstream.catalog.v1 import catalog_pb2
 from reelstream.common.v1 import types_pb2
 from reelstream.platform.consumer import BadRecord
 from reelstream.playback.v1 import events_pb2 as pb
-
 from services.recommendation.model import Feedback
 
 _DEVICE = {v: k.removeprefix("DEVICE_TYPE_").lower() for k, v in types_pb2.DeviceType.items()}

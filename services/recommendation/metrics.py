@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
 from reelstream.platform.metrics import LATENCY_BUCKETS
 
 UPDATE_SECONDS = Histogram(

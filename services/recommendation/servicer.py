@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import grpc
 import numpy as np
+
 from reelstream.recommendation.v1 import recommendation_pb2 as api
 from reelstream.recommendation.v1 import recommendation_pb2_grpc as api_grpc
-
 from services.recommendation import metrics
 from services.recommendation.events import device_name
 from services.recommendation.learner import RecoState

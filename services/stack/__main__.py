@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from reelstream.platform.topics import ensure_topics
-
 from services.stack.feeder import feed
 from services.stack.processes import (
     ROOT,

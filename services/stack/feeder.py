@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import grpc
+
 from reelstream.common.v1 import types_pb2
 from reelstream.playback.v1 import events_pb2 as pb
 from reelstream.telemetry.v1 import telemetry_pb2 as api

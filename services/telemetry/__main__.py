@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from reelstream.platform import logs
-from reelstream.platform.metrics import serve_metrics
 from reelstream.platform.producer import DurableProducer
-from reelstream.platform.server import ServiceRuntime
+from reelstream.platform.server import ServiceRuntime, run_service
 from reelstream.platform.topics import TopicNames
 from reelstream.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
-
 from services.telemetry.ingest import Ingestor
 from services.telemetry.servicer import TelemetryServicer
 from services.telemetry.settings import TelemetrySettings
@@ -20,7 +16,7 @@ from services.telemetry.validation import Limits
 log = logging.getLogger("telemetry")
 
 
-async def serve(settings: TelemetrySettings) -> ServiceRuntime:
+async def serve(settings: TelemetrySettings) -> tuple[ServiceRuntime, Ingestor]:
     """Build and start telemetry; return the running runtime (tests stop it themselves)."""
     producer = DurableProducer(
         settings.kafka_bootstrap, "telemetry", delivery_timeout_ms=settings.delivery_timeout_ms
@@ -44,24 +40,8 @@ async def serve(settings: TelemetrySettings) -> ServiceRuntime:
     await runtime.start()
     # Stateless: ready as soon as it listens (Kafka outages surface per RPC as UNAVAILABLE).
     await runtime.set_serving(True)
-    return runtime
-
-
-async def amain(settings: TelemetrySettings) -> None:
-    """Run until SIGTERM/SIGINT."""
-    port = serve_metrics(settings.metrics_host, settings.metrics_port)
-    runtime = await serve(settings)
-    runtime.install_signal_handlers()
-    log.info("telemetry ready", extra={"grpc_port": runtime.port, "metrics_port": port})
-    await runtime.wait_and_stop()
-
-
-def main() -> None:
-    """Console entry point."""
-    settings = TelemetrySettings()
-    logs.configure("telemetry", settings.log_level, settings.log_json)
-    asyncio.run(amain(settings))
+    return runtime, ingestor
 
 
 if __name__ == "__main__":
-    main()
+    run_service(TelemetrySettings(), "telemetry", serve)

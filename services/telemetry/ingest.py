@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge, Histogram
+
 from reelstream.common.v1 import types_pb2
 from reelstream.platform.metrics import LATENCY_BUCKETS
 from reelstream.platform.producer import DurableProducer
@@ -23,7 +24,6 @@ from reelstream.platform.topics import TopicNames
 from reelstream.playback.v1 import events_pb2 as pb
 from reelstream.subscription.v1 import events_pb2 as sub_pb
 from reelstream.telemetry.v1 import telemetry_pb2 as api
-
 from services.telemetry.validation import (
     Limits,
     Problem,

@@ -15,10 +15,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
+
 from reelstream.platform.producer import DeliveryError
 from reelstream.telemetry.v1 import telemetry_pb2 as api
 from reelstream.telemetry.v1 import telemetry_pb2_grpc as api_grpc
-
 from services.telemetry.ingest import BatchTooLarge, Ingestor, IngestResult
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+
 from reelstream.catalog.v1 import catalog_pb2
 from reelstream.platform.producer import DurableProducer
 from reelstream.platform.server import ServiceRuntime
@@ -23,7 +24,6 @@ from reelstream.recommendation.v1 import recommendation_pb2 as api
 from reelstream.recommendation.v1 import recommendation_pb2_grpc as api_grpc
 from reelstream.telemetry.v1 import telemetry_pb2 as tapi
 from reelstream.telemetry.v1 import telemetry_pb2_grpc as tapi_grpc
-
 from services.recommendation.__main__ import serve as serve_reco
 from services.recommendation.settings import RecommendationSettings
 from services.telemetry.__main__ import serve as serve_telemetry
@@ -70,7 +70,7 @@ class Stack:
         self.reco: ServiceRuntime | None = None
 
     async def start_telemetry(self) -> tapi_grpc.TelemetryServiceStub:
-        self.telemetry = await serve_telemetry(
+        self.telemetry, _ = await serve_telemetry(
             TelemetrySettings(
                 kafka_bootstrap=self.bootstrap,
                 topic_prefix=self.topics.prefix,

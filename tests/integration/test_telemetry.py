@@ -15,13 +15,13 @@ from aiokafka.partitioner import murmur2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
+
 from reelstream.common.v1 import types_pb2
 from reelstream.platform.server import ServiceRuntime
 from reelstream.platform.topics import USER_PARTITIONS, TopicNames, ensure_topics
 from reelstream.playback.v1 import events_pb2 as pb
 from reelstream.telemetry.v1 import telemetry_pb2 as api
 from reelstream.telemetry.v1 import telemetry_pb2_grpc as api_grpc
-
 from services.telemetry.__main__ import serve
 from services.telemetry.settings import TelemetrySettings
 from tests.conftest import LocalBroker
@@ -35,7 +35,8 @@ async def start_telemetry(bootstrap: str, topics: TopicNames, **kw: Any) -> Serv
     settings = TelemetrySettings(
         kafka_bootstrap=bootstrap, topic_prefix=topics.prefix, grpc_port=0, metrics_port=0, **kw
     )
-    return await serve(settings)
+    runtime, _ = await serve(settings)
+    return runtime
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import Message
 
@@ -134,3 +134,27 @@ class ModelHost(Generic[L]):
             self.dlq.close(5)
 
         runtime.on_shutdown(final)
+
+
+async def serve_model_service(
+    settings: ModelServiceSettings,
+    name: str,
+    topics: list[str],
+    factory: Callable[[], L],
+    service: tuple[str, Callable[[Any, Any], None], Callable[[Callable[[], L]], Any]],
+) -> tuple[ServiceRuntime, ModelHost[L]]:
+    """Wire a model service: host (snapshot + consume) → servicer → gRPC runtime, started.
+
+    ``service`` is (full service name, ``add_XServicer_to_server``, a servicer factory
+    that takes a getter of the live learner). Health turns SERVING once the snapshot is
+    loaded and partitions are assigned.
+    """
+    host = ModelHost(settings, name, topics, factory)
+    runtime = ServiceRuntime(
+        name, settings.grpc_host, settings.grpc_port, grace_s=settings.shutdown_grace_s
+    )
+    full_name, add_fn, make_servicer = service
+    runtime.add_service(full_name, add_fn, make_servicer(lambda: host.learner))
+    await runtime.start()
+    host.attach(runtime)
+    return runtime, host

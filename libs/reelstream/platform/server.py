@@ -20,7 +20,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from reelstream.platform import metrics
+from reelstream.platform import logs, metrics
+from reelstream.platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +126,21 @@ class ServiceRuntime:
             if asyncio.iscoroutine(result):
                 await result
         log.info("stopped")
+
+
+def run_service(
+    settings: ServiceSettings,
+    name: str,
+    serve: Callable[[Any], Awaitable[tuple[ServiceRuntime, Any]]],
+) -> None:
+    """Process entry point shared by the services: logging, /metrics, serve, wait for SIGTERM."""
+    logs.configure(name, settings.log_level, settings.log_json)
+
+    async def amain() -> None:
+        port = metrics.serve_metrics(settings.metrics_host, settings.metrics_port)
+        runtime, _ = await serve(settings)
+        runtime.install_signal_handlers()
+        log.info(f"{name} started", extra={"grpc_port": runtime.port, "metrics_port": port})
+        await runtime.wait_and_stop()
+
+    asyncio.run(amain())

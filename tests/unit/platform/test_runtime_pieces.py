@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from reelstream.platform.producer import producer_config
 from reelstream.platform.settings import ModelServiceSettings, ServiceSettings
 from reelstream.platform.snapshot import SnapshotStore

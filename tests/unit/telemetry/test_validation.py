@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from reelstream.playback.v1 import events_pb2 as pb
 from reelstream.subscription.v1 import events_pb2 as sub_pb
-
 from services.telemetry.validation import Limits, validate_playback, validate_subscription
 from tests.factories import chunk, complete, now_ms
 
