@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -68,7 +69,7 @@ async def until(pred, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyp
 async def test_chunk_events_change_the_predictor_and_restart_resumes(
     kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
 ) -> None:
-    common = {
+    common: dict[str, Any] = {
         "kafka_bootstrap": kafka_bootstrap,
         "topic_prefix": topics.prefix,
         "grpc_port": 0,
