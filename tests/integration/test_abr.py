@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ async def predicted_kbps(stub: api_grpc.AbrServiceStub, session: str) -> api.Sel
     )
 
 
-async def until(pred, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def until(pred: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not await pred():
         assert time.monotonic() < deadline, "condition not reached in time"
