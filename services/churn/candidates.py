@@ -80,9 +80,10 @@ class OnlinePlatt:
     True
     """
 
-    def __init__(self, lr: float = 0.01, clip: float = 1e-4) -> None:
+    def __init__(self, lr: float = 0.01, clip: float = 1e-4, min_slope: float = 0.05) -> None:
         self.lr = lr
         self.clip = clip
+        self.min_slope = min_slope
         self.a = 1.0
         self.b = 0.0
 
@@ -99,5 +100,57 @@ class OnlinePlatt:
         """One SGD step on the log loss of the calibrated probability."""
         s = self._logit(raw)
         g = self.predict(raw) - (1.0 if y else 0.0)
-        self.a -= self.lr * g * s
+        # a stays positive: calibration may flatten a ranking, never invert it (early labels
+        # are all positives, which would otherwise drag a below zero).
+        self.a = max(self.min_slope, self.a - self.lr * g * s)
         self.b -= self.lr * g
+
+
+class CompiledLinear:
+    """The linear pipeline folded into one weight per feature, for fast scoring between updates.
+
+    ``sigmoid(b + sum_i w_i * (t_i(x) - mean_i) / std_i)`` is rewritten as
+    ``sigmoid(b' + sum_i a_i * t_i(x))``; it returns exactly what River's
+    ``predict_proba_one`` returns (up to float rounding) as long as the
+    pipeline has not learned since :meth:`compile`. Snapshots scored every
+    day vastly outnumber labels, so this keeps serving cheap.
+    """
+
+    def __init__(self, pipeline: Any) -> None:
+        steps = list(pipeline.steps.values())
+        scaler, lr = steps[1], steps[2]
+        weights = lr.weights
+        b = float(lr.intercept)
+        terms: list[tuple[str, int, float]] = []
+        for name, w in weights.items():
+            var = float(scaler.vars.get(name, 0.0))
+            if not var or not w:
+                continue
+            a = float(w) / var**0.5
+            b -= a * float(scaler.means.get(name, 0.0))
+            kind = 1 if name in _LOG1P else (2 if name in _LOG_RATIO else 0)
+            terms.append((name, kind, a))
+        self.terms = terms
+        self.intercept = b
+        self.names = frozenset(weights)
+
+    def score(self, x: dict[str, float]) -> float | None:
+        """Probability of churn, or None unless ``x`` has exactly the features the pipeline knows."""
+        if len(x) != len(self.names) or not self.names.issuperset(x):
+            return None
+        z = self.intercept
+        log, log1p = math.log, math.log1p
+        for name, kind, a in self.terms:
+            v = x.get(name)
+            if v is None:
+                continue
+            if kind == 1:
+                v = log1p(v if v > 0.0 else 0.0)
+            elif kind == 2:
+                v = log((v if v > 0.0 else 0.0) + _EPS_RATIO)
+            z += a * v
+        if z < -30:
+            return 0.0
+        if z > 30:
+            return 1.0
+        return 1.0 / (1.0 + math.exp(-z))

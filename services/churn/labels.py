@@ -28,10 +28,10 @@ class DelayedLabeler(Generic[P]):
     A snapshot at ``t`` is positive if the user cancels in ``[t, t + horizon]``.
     It is labelled:
 
-    - on a cancel at ``c``: pending snapshots with ``c - horizon <= t <= c``
+    - on a cancel at ``c``: pending snapshots with ``c - horizon <= t < c``
       become positives, older ones negatives (their horizon ended without a
-      cancel); snapshots after ``c`` are discarded (a cancel before a snapshot
-      says nothing about it);
+      cancel); snapshots at or after ``c`` are discarded (a cancel before a
+      snapshot says nothing about it);
     - on time passing: once the watermark minus ``lateness_s`` is past
       ``t + horizon`` with no cancel seen, the snapshot is negative. The margin
       leaves room for a cancel event that arrives late.
@@ -39,7 +39,7 @@ class DelayedLabeler(Generic[P]):
     Memory: at most ``max_pending`` snapshots per user, at least ``min_gap_s``
     apart (an ``add`` closer to the previous one is refused); if the buffer is
     still full the oldest is evicted and counted in ``evicted``. Defaults keep
-    one snapshot every 4 days, i.e. 8 cover a 30-day horizon plus lateness.
+    one snapshot a week, so 5 cover a 30-day horizon plus the lateness margin.
 
     >>> lab = DelayedLabeler[str](horizon_s=30 * DAY_S, lateness_s=0.0)
     >>> lab.add("u", 0.0, "s0"), lab.add("u", 1.0, "too close")
@@ -54,8 +54,8 @@ class DelayedLabeler(Generic[P]):
         self,
         horizon_s: float = 30 * DAY_S,
         lateness_s: float = 2 * DAY_S,
-        max_pending: int = 8,
-        min_gap_s: float = 4 * DAY_S,
+        max_pending: int = 5,
+        min_gap_s: float = 7 * DAY_S,
     ) -> None:
         self.horizon_s = float(horizon_s)
         self.lateness_s = float(lateness_s)
@@ -76,7 +76,14 @@ class DelayedLabeler(Generic[P]):
         return sorted(self._pending.get(user_id, {}).values(), key=lambda tp: tp[0])
 
     def accepts(self, user_id: str, t: float) -> bool:
-        """Whether :meth:`add` would queue a snapshot of ``user_id`` at ``t``."""
+        """Whether :meth:`add` would queue a snapshot of ``user_id`` at ``t``.
+
+        Refused: closer than ``min_gap_s`` to the user's previous queued one, or
+        stale (older than the watermark minus lateness: a backfilled snapshot
+        whose future is partly past already would teach hindsight).
+        """
+        if t < self.watermark - self.lateness_s:
+            return False
         last = self._last_added.get(user_id)
         return last is None or abs(t - last) >= self.min_gap_s
 
@@ -103,7 +110,7 @@ class DelayedLabeler(Generic[P]):
         out = [
             Labelled(user_id, t, p, t >= c - self.horizon_s, at)
             for t, p in sorted(user.values(), key=lambda tp: tp[0])
-            if t <= c
+            if t < c
         ]
         return out
 

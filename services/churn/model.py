@@ -9,7 +9,7 @@ from typing import Any
 
 from river import metrics
 
-from services.churn.candidates import OnlinePlatt, default_candidates
+from services.churn.candidates import CompiledLinear, OnlinePlatt, default_candidates
 from services.churn.factors import Factor, linear_factors
 from services.churn.labels import DelayedLabeler, Labelled
 
@@ -72,10 +72,13 @@ class _Candidate:
     def calibrated(self, raw: float) -> float:
         return self.calibrator.predict(raw) if self.calibrator is not None else raw
 
-    def learn(self, x: dict[str, float], y: bool, raw: float, served: float) -> None:
-        # Metrics first, with the prediction made at snapshot time: prequential.
-        self.auc.update(y, served)
-        self.log_loss.update(y, min(1 - 1e-6, max(1e-6, served)))
+    def score(self, x: dict[str, float], y: bool) -> None:
+        """Test before train: the current (not yet taught) prediction against the new label."""
+        p = self.calibrated(self.raw(x))
+        self.auc.update(y, p)
+        self.log_loss.update(y, min(1 - 1e-6, max(1e-6, p)))
+
+    def learn(self, x: dict[str, float], y: bool, raw: float) -> None:
         if self.calibrator is not None:
             self.calibrator.learn(raw, y)
         self.estimator.learn_one(x, y)
@@ -86,12 +89,17 @@ class ChurnModel:
     """Online churn risk with delayed labels over several River candidates.
 
     Every snapshot is scored by the active candidate (cached for at-risk
-    lists). Snapshots the labeler accepts (one per user every few days) are
-    also scored by every candidate and queued; when their label is known
-    (:meth:`observe_cancel`, :meth:`advance`) each candidate is first scored
-    on its prediction from snapshot time, then learns. Every ``select_every``
-    labels the candidate with the best rolling AUC becomes active (ties within
-    ``0.002`` keep the current one). Factors in words always come from the
+    lists). Snapshots the labeler accepts (one per user a week by default) are
+    also scored by every candidate and queued with those scores (what was
+    served, for offline evaluation); when their label is known
+    (:meth:`observe_cancel`, :meth:`advance`) each candidate first predicts
+    it with its current state (test, then train) for the prequential metrics,
+    then learns. The metrics use the current prediction rather than the one
+    from snapshot time because labels arrive out of snapshot order (positives
+    within days, negatives a horizon later): a rolling window over stored
+    predictions would compare scores from different model epochs. Every
+    ``select_every`` labels the candidate with the best rolling AUC becomes
+    active (ties within ``0.002`` keep the current one). Factors in words always come from the
     candidate named ``explainer`` (a linear pipeline).
 
     Reads (:meth:`risk`, :meth:`at_risk`, :meth:`metrics`) never mutate.
@@ -125,6 +133,7 @@ class ChurnModel:
         self._users: dict[str, UserView] = {}
         self.n_labels = 0
         self.n_positive = 0
+        self._compiled: CompiledLinear | None = None  # valid until the next label is learned
 
     # -- learning ----------------------------------------------------------
 
@@ -132,14 +141,13 @@ class ChurnModel:
         self, user_id: str, time: float, features: dict[str, float], unfinished_title: str = ""
     ) -> float:
         """Take a snapshot: score it, remember it for serving, maybe queue it; return the risk."""
-        active = self._cands[self.active]
         if self.labeler.accepts(user_id, time):
             raw = {n: c.raw(features) for n, c in self._cands.items()}
             cal = {n: self._cands[n].calibrated(p) for n, p in raw.items()}
             risk = cal[self.active]
             self.labeler.add(user_id, time, Pending(dict(features), raw, cal, risk, self.active))
         else:
-            risk = active.calibrated(active.raw(features))
+            risk = self._score(features, build=True)
         view = self._users.get(user_id)
         if view is None or time >= view.time:
             self._users[user_id] = UserView(features, time, risk, unfinished_title)
@@ -160,11 +168,30 @@ class ChurnModel:
         self._learn(done)
         return done
 
+    def _score(self, x: dict[str, float], build: bool = False) -> float:
+        """The active candidate's calibrated risk; the linear one via its compiled form."""
+        cand = self._cands[self.active]
+        if self.active == self.explainer and cand.calibrator is None:
+            if self._compiled is None and build:
+                self._compiled = CompiledLinear(cand.estimator)
+            if self._compiled is not None:
+                p = self._compiled.score(x)
+                if p is not None:
+                    return p
+        return cand.calibrated(cand.raw(x))
+
     def _learn(self, done: list[Labelled[Pending]]) -> None:
+        if done:
+            self._compiled = None
+        # Metrics score every label of the batch before any is learned: one cancel labels
+        # several snapshots of the same user, and learning one must not inform the next.
+        for item in done:
+            for cand in self._cands.values():
+                cand.score(item.payload.features, item.label)
         for item in done:
             p = item.payload
             for name, cand in self._cands.items():
-                cand.learn(p.features, item.label, p.raw[name], p.calibrated[name])
+                cand.learn(p.features, item.label, p.raw[name])
             self.n_labels += 1
             self.n_positive += item.label
             if self.n_labels % self.select_every == 0:
@@ -203,8 +230,7 @@ class ChurnModel:
         view = self._users.get(user_id)
         if view is None:
             return Risk(user_id, self.prior, (), None, False, "prior")
-        cand = self._cands[self.active]
-        p = cand.calibrated(cand.raw(view.features))
+        p = self._score(view.features)
         return Risk(user_id, p, tuple(self.explain(user_id, k)), view.time, True, self.active)
 
     def explain(self, user_id: str, k: int = 3) -> list[Factor]:

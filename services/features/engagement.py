@@ -17,50 +17,15 @@ deleting keys for which ``tracker.is_expired(state, now)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-
-import numpy as np
+from collections.abc import Mapping, Sequence
 
 from services.features import state as S
+from services.features.compute import FEATURE_NAMES, feature_dict, feature_matrix, window_lut
 from services.features.events import DAY_S, SUBSCRIPTION_KINDS, EngagementEvent, EventKind, Snapshot
 from services.features.state import UserEngagement
 
 DEFAULT_PLAN_TIERS: Mapping[str, float] = {"basic": 1.0, "standard": 2.0, "premium": 3.0}
 COMPLETE_FRACTION = 0.9
-MAX_DAYS_SINCE = 90.0
-
-FEATURE_NAMES: tuple[str, ...] = (
-    "sessions_1d",
-    "sessions_7d",
-    "sessions_28d",
-    "minutes_1d",
-    "minutes_7d",
-    "minutes_28d",
-    "minutes_trend_7d",
-    "sessions_trend_7d",
-    "minutes_ratio_7d_28d",
-    "days_since_last_session",
-    "completion_rate_28d",
-    "skip_rate_28d",
-    "watch_fraction_28d",
-    "rebuffer_ratio_7d",
-    "rebuffer_ratio_28d",
-    "mean_bitrate_kbps_7d",
-    "distinct_genres_28d",
-    "distinct_devices_28d",
-    "reco_play_share_28d",
-    "ctr_28d",
-    "mean_rating_28d",
-    "plan_tier",
-    "tenure_days",
-    "plan_changes_28d",
-    "downgrades_28d",
-)
-
-
-def _rate(num: float, den: float, prior: float, weight: float = 2.0) -> float:
-    """A ratio shrunk towards ``prior`` so a handful of events does not read as 0 or 1."""
-    return (num + prior * weight) / (den + weight)
 
 
 class EngagementTracker:
@@ -109,11 +74,7 @@ class EngagementTracker:
         self.emit_interval_s = float(emit_interval_s)
         self.plan_tiers = dict(DEFAULT_PLAN_TIERS if plan_tiers is None else plan_tiers)
         self.ring = self.window_days + math.ceil(self.lateness_s / DAY_S) + 1
-        ages = np.arange(-1, self.window_days + 1)
-        self._window_lut = np.stack(
-            [ages == 0, (ages >= 0) & (ages < 7), (ages >= 7) & (ages < 14), ages >= 0], axis=1
-        ).astype(np.float64)
-        self._window_lut[-1] = 0.0  # age == window_days: outside every window
+        self._window_lut = window_lut(self.window_days)
 
     def new_state(self, user_id: str) -> UserEngagement:
         """An empty state sized for this configuration."""
@@ -136,7 +97,7 @@ class EngagementTracker:
             st.dropped_late += 1
             self._subscription(st, ev, None)
             st.dirty = True
-            return self._maybe_emit(st)
+            return None
         if st.max_time is None or t > st.max_time:
             st.max_time = t
         if st.first_time is None or t < st.first_time:
@@ -174,7 +135,12 @@ class EngagementTracker:
             c[S.RATING_SUM, slot] += ev.rating
             c[S.RATING_N, slot] += 1.0
         else:
+            # Subscription changes reach snapshots through the next change or daily tick; a
+            # leaving user's last state is not a prediction point (churn reads the cancel itself),
+            # and a signup may be backfilled from long ago.
             self._subscription(st, ev, slot)
+            st.dirty = True
+            return None
         st.dirty = True
         return self._maybe_emit(st)
 
@@ -272,63 +238,27 @@ class EngagementTracker:
 
     def features(self, st: UserEngagement, now: float) -> dict[str, float]:
         """Feature values at event time ``now``; a read that never changes ``st``."""
-        today = int(now // DAY_S)
-        # Row k of the lookup is the window membership of a slot k days old;
-        # empty (-1) and future slots clip onto the all-zero rows.
-        age = np.clip(today - st.days, -1, self.window_days)
-        age[st.days < 0] = self.window_days
-        masks = self._window_lut[age + 1]
-        d1, d7, p7, d28 = (st.counts @ masks).T.tolist()
-        w = self.window_days
-        first = st.first_time if st.first_time is not None else now
-        hist = min(float(w), max(1.0, (now - first) / DAY_S + 1.0))
-        m7, p7m, m28 = d7[S.WATCH_S] / 60.0, p7[S.WATCH_S] / 60.0, d28[S.WATCH_S] / 60.0
-        s7, p7s = d7[S.SESSIONS], p7[S.SESSIONS]
-        full_prev = hist >= 14.0
-        last_s = st.last_session_time
-        since_ref = last_s if last_s is not None else first
-        plays = d28[S.PLAYS]
-        if d7[S.CHUNK_S] > 0:
-            bitrate = d7[S.BITRATE_X_S] / d7[S.CHUNK_S]
-        elif d28[S.CHUNK_S] > 0:
-            bitrate = d28[S.BITRATE_X_S] / d28[S.CHUNK_S]
-        else:
-            bitrate = 0.0
-        genres: set[str] = set()
-        devices: set[str] = set()
-        for i in np.flatnonzero(masks[:, 3]).tolist():
-            genres |= st.genres[i]
-            devices |= st.devices[i]
-        start = st.signup_time if st.signup_time is not None else first
-        return {
-            "sessions_1d": d1[S.SESSIONS],
-            "sessions_7d": s7,
-            "sessions_28d": d28[S.SESSIONS],
-            "minutes_1d": d1[S.WATCH_S] / 60.0,
-            "minutes_7d": m7,
-            "minutes_28d": m28,
-            "minutes_trend_7d": (m7 - p7m) / (m7 + p7m + 30.0) if full_prev else 0.0,
-            "sessions_trend_7d": (s7 - p7s) / (s7 + p7s + 1.0) if full_prev else 0.0,
-            "minutes_ratio_7d_28d": math.log((m7 / 7.0 + 5.0) / (m28 / hist + 5.0)),
-            "days_since_last_session": min(MAX_DAYS_SINCE, max(0.0, (now - since_ref) / DAY_S)),
-            "completion_rate_28d": _rate(d28[S.COMPLETES], plays, 0.5),
-            "skip_rate_28d": _rate(d28[S.SKIPS], plays, 0.2),
-            "watch_fraction_28d": _rate(d28[S.FRACTION_SUM], d28[S.FRACTION_N], 0.5),
-            "rebuffer_ratio_7d": _ratio(d7[S.REBUFFER_S], d7[S.CHUNK_S]),
-            "rebuffer_ratio_28d": _ratio(d28[S.REBUFFER_S], d28[S.CHUNK_S]),
-            "mean_bitrate_kbps_7d": bitrate,
-            "distinct_genres_28d": float(len(genres)),
-            "distinct_devices_28d": float(len(devices)),
-            "reco_play_share_28d": _rate(d28[S.PLAYS_RECO], plays, 0.3),
-            "ctr_28d": _rate(d28[S.CLICKS], d28[S.IMPRESSIONS], 0.1, 1.0),
-            "mean_rating_28d": _rate(d28[S.RATING_SUM], d28[S.RATING_N], 3.5, 1.0),
-            "plan_tier": self.plan_tiers.get(st.plan, 0.0),
-            "tenure_days": max(0.0, (now - start) / DAY_S),
-            "plan_changes_28d": d28[S.PLAN_CHANGES],
-            "downgrades_28d": d28[S.DOWNGRADES],
-        }
+        return feature_dict(st, now, self._window_lut, self.plan_tiers)
 
-
-def _ratio(rebuffer_s: float, played_s: float) -> float:
-    total = rebuffer_s + played_s
-    return rebuffer_s / total if total > 0 else 0.0
+    def tick_many(self, states: Sequence[UserEngagement], now: float) -> list[Snapshot]:
+        """:meth:`tick` for many users with one vectorised feature computation (a faust timer
+        walks its table in chunks); returns the snapshots of those due."""
+        day = int(now // DAY_S)
+        due = [
+            st
+            for st in states
+            if (st.last_tick_day is None or st.last_tick_day < day) and self.is_active(st, now)
+        ]
+        if not due:
+            return []
+        rows = feature_matrix(due, now, self._window_lut, self.plan_tiers).tolist()
+        out = []
+        for st, row in zip(due, rows, strict=True):
+            st.last_tick_day = day
+            st.last_emit_time = now
+            st.dirty = False
+            title = st.unfinished[-1][0] if st.unfinished else ""
+            out.append(
+                Snapshot(st.user_id, now, dict(zip(FEATURE_NAMES, row, strict=True)), title, "tick")
+            )
+        return out

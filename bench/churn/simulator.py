@@ -1,0 +1,173 @@
+"""Simulated subscribers whose daily cancellation hazard is a known function of engagement and quality.
+
+Latent daily processes per user (vectorised over users with numpy):
+
+- engagement: ``log minutes/day = mu_u + drift_u(d) + z_u(d)`` where ``z`` is
+  AR(1) noise and 35 % of users go through a boredom episode (log-linear
+  decline over 15-50 days, no recovery);
+- playback quality: a per-user rebuffer ratio (log-normal around 0.4 %) and,
+  for 20 % of users, a bad-network episode (7-35 days, rebuffering x4-x12,
+  bitrate halved);
+- relevance: per-user taste fit (static + slow AR drift), driving click-through,
+  completion and skips.
+
+Daily hazard::
+
+    h = sigmoid(a + b*decline + c*log(rebuffer/0.4%) + d*(-relevance)
+                + e*(-engagement level) + f*new_user + frailty_u) + h0
+
+with ``decline`` the latent log-engagement of the last 7 days minus days
+8-28 before, ``frailty_u ~ N(0, 0.6)`` unobservable and ``h0`` an
+unexplained hazard shared by everyone (about a third of all cancellations).
+Observed events are noisy draws from the latent state, so the features see
+it only through sessions, plays, chunks and clicks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DAY_S = 86_400.0
+N_GENRES = 18
+N_TITLES = 3000
+PLANS = ("basic", "standard", "premium")
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic function."""
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@dataclass(frozen=True, slots=True)
+class HazardCoefficients:
+    """The known hazard function (log-odds per unit of each driver)."""
+
+    intercept: float = -6.9
+    decline: float = 2.2
+    rebuffer: float = 0.55
+    low_relevance: float = 0.55
+    low_engagement: float = 0.45
+    new_user: float = 0.5
+    frailty_sd: float = 0.6
+    unexplained: float = 0.0008
+
+
+class Population:
+    """All latent trajectories, hazards and cancellation days, drawn up front.
+
+    ``T = days + horizon_days + 1`` so the oracle can look a full horizon past
+    the last simulated day.
+    """
+
+    def __init__(
+        self,
+        users: int,
+        days: int,
+        seed: int = 0,
+        horizon_days: int = 30,
+        coef: HazardCoefficients | None = None,
+    ) -> None:
+        self.n, self.days, self.horizon = users, days, horizon_days
+        self.coef = coef or HazardCoefficients()
+        rng = self.rng = np.random.default_rng(seed)
+        n, T = users, days + horizon_days + 1
+        c = self.coef
+        # Signup: half were subscribers before the stream starts (up to a year), half join over
+        # the first 90 days.
+        before = rng.random(n) < 0.5
+        self.signup_day = np.where(
+            before, -rng.uniform(0, 365, n), rng.uniform(0, min(90, days), n)
+        )
+        self.plan = rng.choice(len(PLANS), n, p=[0.3, 0.5, 0.2])
+        # Engagement.
+        self.mu = rng.normal(np.log(35.0), 0.5, n)
+        d = np.arange(T)[None, :]
+        has_ep = rng.random(n) < 0.35
+        start = rng.uniform(-20, days, n)[:, None]
+        dur = rng.uniform(15, 50, n)[:, None]
+        slope = rng.uniform(0.02, 0.06, n)[:, None] * has_ep[:, None]
+        drift = -slope * np.clip(d - start, 0, dur)
+        z = np.zeros((n, T))
+        eps = rng.normal(0, 0.12, (n, T))
+        z[:, 0] = rng.normal(0, 0.31, n)
+        for t in range(1, T):
+            z[:, t] = 0.92 * z[:, t - 1] + eps[:, t]
+        self.log_eng = self.mu[:, None] + drift + z  # log minutes/day
+        # Quality.
+        self.base_rebuffer = np.exp(rng.normal(np.log(0.004), 0.7, n))
+        bad = rng.random(n) < 0.2
+        b_start = rng.uniform(0, days, n)[:, None]
+        b_len = rng.uniform(7, 35, n)[:, None]
+        in_bad = bad[:, None] & (d >= b_start) & (d < b_start + b_len)
+        self.rebuffer = self.base_rebuffer[:, None] * np.where(
+            in_bad, rng.uniform(4, 12, n)[:, None], 1.0
+        )
+        self.rebuffer = np.minimum(self.rebuffer, 0.3)
+        self.bitrate = rng.uniform(1800, 4300, n)[:, None] * np.where(in_bad, 0.5, 1.0)
+        # Relevance.
+        r = np.zeros((n, T))
+        r[:, 0] = rng.normal(0, 1, n)
+        eta = rng.normal(0, 0.1, (n, T))
+        for t in range(1, T):
+            r[:, t] = 0.97 * r[:, t - 1] + 0.03 * r[:, 0] + eta[:, t]
+        self.relevance = r
+        # Hazard.
+        cum = np.cumsum(np.concatenate([np.zeros((n, 1)), self.log_eng], axis=1), axis=1)
+
+        def window_mean(lo: int, hi: int) -> np.ndarray:
+            # mean of log_eng over days [t-hi, t-lo] (clamped at day 0)
+            t = np.arange(T)
+            a = np.clip(t - hi, 0, None)
+            b = np.clip(t - lo + 1, 1, None)
+            return (cum[:, b] - cum[:, a]) / np.maximum(b - a, 1)
+
+        decline = np.maximum(0.0, window_mean(8, 28) - window_mean(0, 6))
+        tenure = d - self.signup_day[:, None]
+        frailty = rng.normal(0, c.frailty_sd, n)[:, None]
+        logit = (
+            c.intercept
+            + c.decline * decline
+            + c.rebuffer * np.log(self.rebuffer / 0.004)
+            + c.low_relevance * (-self.relevance)
+            + c.low_engagement * (np.log(35.0) - self.log_eng)
+            + c.new_user * (tenure < 45)
+            + frailty
+        )
+        self.explained = sigmoid(logit)
+        self.hazard = np.minimum(self.explained + c.unexplained, 1.0)
+        # Cancellation day: first day on/after signup where a uniform draw falls under the hazard.
+        u = rng.random((n, T))
+        live = d >= np.ceil(self.signup_day)[:, None]
+        hit = (u < self.hazard) & live
+        first = np.where(hit.any(axis=1), hit.argmax(axis=1), T + 1)
+        self.cancel_day = first.astype(np.int64)
+        self.cancel_frac = rng.uniform(0.05, 0.95, n)
+        self.unexplained_cancel = (
+            u[np.arange(n), np.minimum(first, T - 1)]
+            >= self.explained[np.arange(n), np.minimum(first, T - 1)]
+        ) & (first <= T)
+        # Static behaviour.
+        self.n_devices = 1 + rng.poisson(0.8, n)
+        self.genre_pref = rng.dirichlet(np.full(N_GENRES, 0.5), n)
+        self.title_genre = rng.integers(0, N_GENRES, N_TITLES)
+        self.title_genre2 = np.where(
+            rng.random(N_TITLES) < 0.4, rng.integers(0, N_GENRES, N_TITLES), -1
+        )
+        self.title_minutes = rng.uniform(22, 130, N_TITLES)
+        self.titles_by_genre = [np.flatnonzero(self.title_genre == g) for g in range(N_GENRES)]
+
+    def oracle_risk(self, day: int) -> np.ndarray:
+        """True P(cancel within the horizon after ``day``) from the known hazards, all users."""
+        h = self.hazard[:, day + 1 : day + 1 + self.horizon]
+        return 1.0 - np.exp(np.log1p(-h).sum(axis=1))
+
+    def hazard_window(self, user: int, day: int) -> float:
+        """True P(cancel within the horizon after ``day``) for one user."""
+        h = self.hazard[user, day + 1 : day + 1 + self.horizon]
+        return float(1.0 - np.exp(np.log1p(-h).sum()))
+
+    def churn_rate(self) -> float:
+        """Share of users who cancel during the simulated days."""
+        return float(np.mean(self.cancel_day < self.days))

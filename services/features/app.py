@@ -1,0 +1,198 @@
+"""The features stream processor (faust): per-user engagement tables backed by changelogs.
+
+Topology (all keyed by user id, co-partitioned):
+
+    playback, subscription ──▶ agent ──▶ engagement table (rocksdb + changelog)
+                                  │            └──▶ engagement snapshots topic (on change)
+    ticks (from the sweep timer) ─┘                 └──▶ (daily tick per active user)
+    catalog ──▶ titles global table (title id → genres)
+
+Why faust here: windowed per-user state that must survive restarts and move with
+its partitions on a rebalance is exactly what changelog-backed tables give; rocksdb
+makes a restart recover from local disk in seconds instead of replaying the changelog.
+
+Tables may only be changed inside stream iteration (faust writes the changelog to the
+partition of the current event). So the daily tick is two steps: a timer *reads* the
+local table and sends a tick record per due user to the ticks topic, and the agent,
+consuming it on that user's partition, applies the tick. Event time, not wall time,
+drives the days: the worker's watermark is the newest event time it has applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from reelstream.catalog.v1 import catalog_pb2
+from reelstream.common.v1 import types_pb2
+from reelstream.features.v1 import engagement_pb2
+from reelstream.platform.consumer import BadRecord
+from reelstream.platform.topics import USER_PARTITIONS, TopicNames
+from reelstream.playback.v1 import events_pb2 as pb
+from services.features import metrics
+from services.features.engagement import EngagementTracker
+from services.features.events import DAY_S, Snapshot
+from services.features.mapping import decode
+from services.features.settings import FeaturesSettings
+from services.features.state import UserEngagement
+
+log = logging.getLogger(__name__)
+TICK = b"tick:"
+
+
+def encode_snapshot(snap: Snapshot) -> bytes:
+    """The wire form of a snapshot (EngagementSnapshot proto)."""
+    return engagement_pb2.EngagementSnapshot(
+        user_id=snap.user_id,
+        snapshot_time_ms=int(snap.time * 1000),
+        emitted_time_ms=int(time.time() * 1000),
+        features=snap.features,
+        reason=snap.reason,
+        unfinished_title_id=snap.unfinished_title,
+    ).SerializeToString()
+
+
+def create_app(settings: FeaturesSettings) -> faust.App:
+    """Build the faust app (nothing connects until a worker starts it)."""
+    names = TopicNames(settings.topic_prefix)
+    app = faust.App(
+        settings.topic_prefix + settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        topic_partitions=USER_PARTITIONS,
+        topic_replication_factor=1,
+        table_standby_replicas=settings.standby_replicas,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        web_port=settings.web_port,
+        stream_wait_empty=False,
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+    )
+    tracker = EngagementTracker(
+        lateness_s=settings.lateness_hours * 3600, emit_interval_s=settings.emit_interval_hours * 3600
+    )
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    sources = app.topic(names.playback, names.subscription, names.features_ticks, **raw)
+    catalog = app.topic(names.catalog, **raw)
+    snapshots = app.topic(names.engagement, **raw)
+    dead_letters = app.topic(names.dead_letters, **raw)
+    table = app.Table("engagement", default=None, partitions=USER_PARTITIONS, **raw)
+    titles = app.GlobalTable("titles", default=None, partitions=1, **raw)
+    genre_cache: dict[str, tuple[str, ...]] = {}
+    watermark = {"t": 0.0}
+
+    class Genres(dict[str, tuple[str, ...]]):
+        """Title genres: the worker's cache over the titles global table."""
+
+        def __missing__(self, title_id: str) -> tuple[str, ...]:
+            value = titles.get(title_id.encode())
+            return tuple(value.decode().split("|")) if value else ()
+
+        def get(self, title_id: str, default: Any = ()) -> tuple[str, ...]:  # type: ignore[override]
+            return genre_cache[title_id] if title_id in genre_cache else self[title_id]
+
+    genres = Genres()
+
+    @app.agent(catalog)
+    async def learn_titles(stream: faust.Stream) -> None:
+        async for value in stream:
+            try:
+                title = catalog_pb2.Title.FromString(value)
+            except Exception:
+                continue
+            if title.title_id:
+                titles[title.title_id.encode()] = "|".join(title.genres).encode()
+                genre_cache[title.title_id] = tuple(title.genres)
+
+    async def dead_letter(event: Any, bad: BadRecord) -> None:
+        metrics.BAD.inc()
+        msg = event.message
+        await dead_letters.send(value=types_pb2.DeadLetter(
+            service="features", source_topic=msg.topic, source_partition=msg.partition,
+            source_offset=msg.offset, payload=event.value or b"", field=bad.field, code=bad.code,
+            reason=bad.reason, time_ms=int(time.time() * 1000)).SerializeToString())
+
+    def load(key: bytes) -> UserEngagement:
+        data = table.get(key)
+        return UserEngagement.from_bytes(data) if data else tracker.new_state(key.decode())
+
+    @app.agent(sources)
+    async def engage(stream: faust.Stream) -> None:
+        async for event in stream.events():
+            key, value = event.key, event.value
+            if not key:
+                continue
+            if value and value.startswith(TICK):
+                await _tick(key, float(value[len(TICK):]))
+                continue
+            try:
+                ev = decode(event.message.topic, value, genres)
+            except BadRecord as bad:
+                await dead_letter(event, bad)
+                continue
+            if ev is None:
+                continue
+            st = load(key)
+            dup, late = st.duplicates, st.dropped_late
+            snap = tracker.apply(st, ev)
+            table[key] = st.to_bytes()
+            watermark["t"] = max(watermark["t"], ev.time)
+            metrics.WATERMARK.set(watermark["t"])
+            if st.duplicates > dup:
+                metrics.DROPPED.labels("duplicate").inc()
+            elif st.dropped_late > late:
+                metrics.DROPPED.labels("late").inc()
+            else:
+                metrics.EVENTS.labels(ev.kind.value).inc()
+            if event.message.timestamp:
+                metrics.LAG.observe(max(0.0, time.time() - event.message.timestamp))
+            if snap is not None:
+                metrics.SNAPSHOTS.labels(snap.reason).inc()
+                await snapshots.send(key=key, value=encode_snapshot(snap))
+
+    async def _tick(key: bytes, now: float) -> None:
+        data = table.get(key)
+        if not data:
+            return
+        st = UserEngagement.from_bytes(data)
+        if tracker.is_expired(st, now):
+            del table[key]
+            return
+        snap = tracker.tick(st, now)
+        if snap is not None:
+            table[key] = st.to_bytes()
+            metrics.SNAPSHOTS.labels("tick").inc()
+            await snapshots.send(key=key, value=encode_snapshot(snap))
+
+    ticks_topic = app.topic(names.features_ticks, **raw)
+
+    @app.timer(interval=settings.tick_interval_s)
+    async def sweep() -> None:
+        """Read the local table; ask the agent to tick every user whose event-time day ended."""
+        now = watermark["t"]
+        if now <= 0:
+            return
+        day = int(now // DAY_S)
+        users = 0
+        for key, data in list(table.items()):
+            users += 1
+            st = UserEngagement.from_bytes(data)
+            if (st.last_tick_day is None or st.last_tick_day < day) and (
+                tracker.is_active(st, now) or tracker.is_expired(st, now)
+            ):
+                await ticks_topic.send(key=key, value=TICK + repr(now).encode())
+        metrics.USERS.set(users)
+
+    app.reelstream = {"table": table, "tracker": tracker, "engage": engage}  # type: ignore[attr-defined]
+    return app
+
+
+def playback_key(ev: pb.PlaybackEvent) -> bytes:
+    """Records are keyed by user id on every user-keyed topic."""
+    return ev.user_id.encode()
