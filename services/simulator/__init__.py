@@ -1,0 +1,1 @@
+"""The player-fleet simulator: simulated subscribers who browse, watch and leave, over gRPC only."""

@@ -1,0 +1,161 @@
+"""The app's clients for recommendation and abr: deadlines, a circuit breaker, counted fallbacks.
+
+A real app does not hammer a failing backend: after ``failures`` consecutive
+errors the breaker opens for ``cooldown_s`` and the app uses its fallback (the
+built-in default row, client-side BBA) without calling; then one probe call
+is let through (half-open) and a success closes it again. Every failed call
+counts in ``reelstream_simulator_rpc_errors_total`` and every fallback in
+``reelstream_simulator_fallbacks_total``; no RPC error ever escapes.
+
+>>> now = [0.0]
+>>> b = Breaker(failures=2, cooldown_s=5.0, clock=lambda: now[0])
+>>> b.failure(); b.allow()
+True
+>>> b.failure(); b.allow()
+False
+>>> now[0] = 6.0; b.allow(), b.allow()  # one probe only
+(True, False)
+>>> b.success(); b.allow()
+True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from reelstream.abr.v1 import abr_pb2
+from reelstream.abr.v1 import abr_pb2_grpc as abr_grpc
+from reelstream.recommendation.v1 import recommendation_pb2 as rec_pb
+from reelstream.recommendation.v1 import recommendation_pb2_grpc as rec_grpc
+from services.simulator import metrics
+
+T = TypeVar("T")
+
+
+class Breaker:
+    """Consecutive-failure circuit breaker with a single half-open probe."""
+
+    def __init__(
+        self,
+        failures: int = 3,
+        cooldown_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures = failures
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self._consecutive = 0
+        self._open_until = 0.0
+        self._probing = False
+
+    def allow(self) -> bool:
+        """May a call go out now?"""
+        if self._consecutive < self.failures:
+            return True
+        if self._probing or self.clock() < self._open_until:
+            return False
+        self._probing = True
+        return True
+
+    def closed(self) -> bool:
+        """Would :meth:`allow` let a call through (without claiming the probe)?"""
+        if self._consecutive < self.failures:
+            return True
+        return not self._probing and self.clock() >= self._open_until
+
+    def success(self) -> None:
+        """A call succeeded: close."""
+        self._consecutive = 0
+        self._probing = False
+
+    def failure(self) -> None:
+        """A call failed: count it; open (again) once the threshold is reached."""
+        self._consecutive += 1
+        self._probing = False
+        if self._consecutive >= self.failures:
+            self._open_until = self.clock() + self.cooldown_s
+
+
+class _Guarded:
+    """Runs calls of one service through its breaker, timing and counting them."""
+
+    def __init__(self, service: str, timeout_s: float, breaker: Breaker | None = None) -> None:
+        self.service = service
+        self.timeout_s = timeout_s
+        self.breaker = breaker or Breaker()
+        self.errors = 0
+        self.fallbacks = 0
+        self.calls = 0
+
+    def available(self) -> bool:
+        """False while the breaker is open (the caller should fall back without calling)."""
+        return self.breaker.allow()
+
+    def usable(self) -> bool:
+        """Like :meth:`available` but without side effects (for scheduling decisions)."""
+        return self.breaker.closed()
+
+    def fallback(self) -> None:
+        """Count one fallback."""
+        self.fallbacks += 1
+        metrics.FALLBACKS.labels(self.service).inc()
+
+    async def call(self, method: str, fn: Callable[..., Awaitable[T]], request: Any) -> T | None:
+        """``await fn(request)`` with the deadline; None on any RPC failure (counted)."""
+        self.calls += 1
+        t0 = time.perf_counter()
+        try:
+            out = await fn(request, timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            self.errors += 1
+            self.breaker.failure()
+            metrics.RPC_ERRORS.labels(self.service, exc.code().name).inc()
+            return None
+        except Exception:  # a client-side failure (channel closed...): same degradation
+            self.errors += 1
+            self.breaker.failure()
+            metrics.RPC_ERRORS.labels(self.service, "CLIENT").inc()
+            return None
+        metrics.RPC_SECONDS.labels(self.service, method).observe(time.perf_counter() - t0)
+        self.breaker.success()
+        return out
+
+
+class RecClient(_Guarded):
+    """Home-screen rows from the recommendation service."""
+
+    def __init__(self, stub: rec_grpc.RecommendationServiceStub, timeout_s: float = 0.5) -> None:
+        super().__init__("recommendation", timeout_s)
+        self.stub = stub
+
+    async def home_rows(self, request: rec_pb.HomeRowsRequest) -> rec_pb.HomeRowsResponse | None:
+        """The rows, or None (the caller shows its default row)."""
+        return await self.call("HomeRows", self.stub.HomeRows, request)
+
+
+class AbrClient(_Guarded):
+    """Bitrate decisions from the abr service."""
+
+    def __init__(self, stub: abr_grpc.AbrServiceStub, timeout_s: float = 0.5) -> None:
+        super().__init__("abr", timeout_s)
+        self.stub = stub
+
+    async def start(
+        self, request: abr_pb2.StartSessionRequest
+    ) -> abr_pb2.StartSessionResponse | None:
+        """Open a session on the service; None if it failed."""
+        return await self.call("StartSession", self.stub.StartSession, request)
+
+    async def select(
+        self, request: abr_pb2.SelectBitrateRequest
+    ) -> abr_pb2.SelectBitrateResponse | None:
+        """The rung for the next chunk; None if it failed (the caller uses BBA)."""
+        return await self.call("SelectBitrate", self.stub.SelectBitrate, request)
+
+    async def end(self, request: abr_pb2.EndSessionRequest) -> abr_pb2.EndSessionResponse | None:
+        """Close the session on the service."""
+        return await self.call("EndSession", self.stub.EndSession, request)
