@@ -31,7 +31,6 @@ from reelstream.common.v1 import types_pb2
 from reelstream.features.v1 import engagement_pb2
 from reelstream.platform.consumer import BadRecord
 from reelstream.platform.topics import USER_PARTITIONS, TopicNames
-from reelstream.playback.v1 import events_pb2 as pb
 from services.features import metrics
 from services.features.engagement import EngagementTracker
 from services.features.events import DAY_S, Snapshot
@@ -71,36 +70,37 @@ def create_app(settings: FeaturesSettings) -> faust.App:
         web_enabled=False,
         web_port=settings.web_port,
         stream_wait_empty=False,
+        key_serializer="raw",  # every record is protobuf or our own bytes: no JSON anywhere
+        value_serializer="raw",
         broker_commit_every=500,
         broker_commit_interval=1.0,
     )
     tracker = EngagementTracker(
-        lateness_s=settings.lateness_hours * 3600, emit_interval_s=settings.emit_interval_hours * 3600
+        lateness_s=settings.lateness_hours * 3600,
+        emit_interval_s=settings.emit_interval_hours * 3600,
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     sources = app.topic(names.playback, names.subscription, names.features_ticks, **raw)
     catalog = app.topic(names.catalog, **raw)
     snapshots = app.topic(names.engagement, **raw)
     dead_letters = app.topic(names.dead_letters, **raw)
-    table = app.Table("engagement", default=None, partitions=USER_PARTITIONS, **raw)
-    titles = app.GlobalTable("titles", default=None, partitions=1, **raw)
+    table = app.Table(
+        "engagement", default=None, partitions=USER_PARTITIONS, key_type=bytes, value_type=bytes
+    )
+    titles = app.GlobalTable("titles", default=None, partitions=1, key_type=bytes, value_type=bytes)
     genre_cache: dict[str, tuple[str, ...]] = {}
     watermark = {"t": 0.0}
 
-    class Genres(dict[str, tuple[str, ...]]):
-        """Title genres: the worker's cache over the titles global table."""
-
-        def __missing__(self, title_id: str) -> tuple[str, ...]:
+    def genres_of(title_id: str) -> tuple[str, ...]:
+        if title_id not in genre_cache:
             value = titles.get(title_id.encode())
-            return tuple(value.decode().split("|")) if value else ()
-
-        def get(self, title_id: str, default: Any = ()) -> tuple[str, ...]:  # type: ignore[override]
-            return genre_cache[title_id] if title_id in genre_cache else self[title_id]
-
-    genres = Genres()
+            if not value:
+                return ()  # not in the catalogue (yet): no genre, and not cached
+            genre_cache[title_id] = tuple(value.decode().split("|"))
+        return genre_cache[title_id]
 
     @app.agent(catalog)
-    async def learn_titles(stream: faust.Stream) -> None:
+    async def learn_titles(stream: faust.StreamT[Any]) -> None:
         async for value in stream:
             try:
                 title = catalog_pb2.Title.FromString(value)
@@ -113,26 +113,35 @@ def create_app(settings: FeaturesSettings) -> faust.App:
     async def dead_letter(event: Any, bad: BadRecord) -> None:
         metrics.BAD.inc()
         msg = event.message
-        await dead_letters.send(value=types_pb2.DeadLetter(
-            service="features", source_topic=msg.topic, source_partition=msg.partition,
-            source_offset=msg.offset, payload=event.value or b"", field=bad.field, code=bad.code,
-            reason=bad.reason, time_ms=int(time.time() * 1000)).SerializeToString())
+        await dead_letters.send(
+            value=types_pb2.DeadLetter(
+                service="features",
+                source_topic=msg.topic,
+                source_partition=msg.partition,
+                source_offset=msg.offset,
+                payload=event.value or b"",
+                field=bad.field,
+                code=bad.code,
+                reason=bad.reason,
+                time_ms=int(time.time() * 1000),
+            ).SerializeToString()
+        )
 
     def load(key: bytes) -> UserEngagement:
         data = table.get(key)
         return UserEngagement.from_bytes(data) if data else tracker.new_state(key.decode())
 
     @app.agent(sources)
-    async def engage(stream: faust.Stream) -> None:
+    async def engage(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             key, value = event.key, event.value
             if not key:
                 continue
             if value and value.startswith(TICK):
-                await _tick(key, float(value[len(TICK):]))
+                await _tick(key, float(value[len(TICK) :]))
                 continue
             try:
-                ev = decode(event.message.topic, value, genres)
+                ev = decode(event.message.topic, value, genres_of)
             except BadRecord as bad:
                 await dead_letter(event, bad)
                 continue
@@ -191,8 +200,3 @@ def create_app(settings: FeaturesSettings) -> faust.App:
 
     app.reelstream = {"table": table, "tracker": tracker, "engage": engage}  # type: ignore[attr-defined]
     return app
-
-
-def playback_key(ev: pb.PlaybackEvent) -> bytes:
-    """Records are keyed by user id on every user-keyed topic."""
-    return ev.user_id.encode()

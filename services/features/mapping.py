@@ -9,14 +9,14 @@ over-estimate that keeps the mapping stateless.
 >>> from reelstream.playback.v1 import events_pb2 as pb
 >>> ev = pb.PlaybackEvent(event_id="e", user_id="u", title_id="t", event_time_ms=86_400_000,
 ...                       stop=pb.Stop(position_s=600, duration_s=3000))
->>> e = playback_event(ev, {"t": ("drama",)})
+>>> e = playback_event(ev, lambda title: ("drama",))
 >>> (e.kind.value, e.watched_s, e.genres, e.day)
 ('stop', 600.0, ('drama',), 1)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 
 from reelstream.common.v1 import types_pb2
 from reelstream.platform.consumer import BadRecord
@@ -30,7 +30,7 @@ _PLAN = {v: k.removeprefix("PLAN_").lower() for k, v in sub_pb.Plan.items()}
 
 
 def playback_event(
-    ev: pb.PlaybackEvent, genres: Mapping[str, tuple[str, ...]]
+    ev: pb.PlaybackEvent, genres_of: Callable[[str], tuple[str, ...]]
 ) -> EngagementEvent | None:
     """The engagement view of a playback event (None for kinds engagement ignores)."""
     kind = ev.WhichOneof("kind")
@@ -40,7 +40,7 @@ def playback_event(
         ev.event_time_ms / 1000.0,
         EventKind.PLAY,
         title_id=ev.title_id,
-        genres=tuple(genres.get(ev.title_id, ())),
+        genres=genres_of(ev.title_id) if ev.title_id else (),
         device=_DEVICE.get(ev.client.device_type, ""),
     )
     if kind == "session_start":
@@ -90,7 +90,7 @@ def subscription_event(ev: sub_pb.SubscriptionEvent) -> EngagementEvent:
 
 
 def decode(
-    topic: str, value: bytes | None, genres: Mapping[str, tuple[str, ...]]
+    topic: str, value: bytes | None, genres_of: Callable[[str], tuple[str, ...]]
 ) -> EngagementEvent | None:
     """Decode a record from the playback or subscription topic; BadRecord if unusable."""
     try:
@@ -106,4 +106,4 @@ def decode(
         raise BadRecord(f"undecodable record on {topic}: {exc}", code="UNDECODABLE") from exc
     if not ev.user_id or ev.event_time_ms <= 0:
         raise BadRecord("playback event without user_id or event_time_ms", "user_id", "REQUIRED")
-    return playback_event(ev, genres)
+    return playback_event(ev, genres_of)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-EVENTS = Counter("reelstream_features_events_total", "Events folded into engagement state.", ["kind"])
-SNAPSHOTS = Counter("reelstream_features_snapshots_total", "Engagement snapshots emitted.", ["reason"])
+EVENTS = Counter(
+    "reelstream_features_events_total", "Events folded into engagement state.", ["kind"]
+)
+SNAPSHOTS = Counter(
+    "reelstream_features_snapshots_total", "Engagement snapshots emitted.", ["reason"]
+)
 DROPPED = Counter(
-    "reelstream_features_dropped_total", "Events not counted, by reason (late, duplicate).", ["reason"]
+    "reelstream_features_dropped_total",
+    "Events not counted, by reason (late, duplicate).",
+    ["reason"],
 )
 BAD = Counter("reelstream_features_bad_records_total", "Records sent to the dead-letter topic.")
-WATERMARK = Gauge("reelstream_features_watermark_seconds", "Newest event time seen (epoch seconds).")
+WATERMARK = Gauge(
+    "reelstream_features_watermark_seconds", "Newest event time seen (epoch seconds)."
+)
 LAG = Histogram(
     "reelstream_features_lag_seconds",
     "From telemetry's ingest stamp to the event being folded into state.",

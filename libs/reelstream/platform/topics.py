@@ -58,6 +58,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         "EngagementSnapshot, key user_id: per-user windowed features",
     ),
     TopicSpec(
+        "reelstream.features-ticks.v1",
+        USER_PARTITIONS,
+        {"retention.ms": str(DAY_MS)},
+        "tick requests, key user_id: the features sweep asks each user's partition to tick",
+    ),
+    TopicSpec(
         "reelstream.retention-actions.v1",
         USER_PARTITIONS,
         {"retention.ms": str(90 * DAY_MS)},
@@ -81,6 +87,7 @@ class TopicNames:
         self.subscription = prefix + "reelstream.subscription.v1"
         self.catalog = prefix + "reelstream.catalog.v1"
         self.engagement = prefix + "reelstream.engagement.v1"
+        self.features_ticks = prefix + "reelstream.features-ticks.v1"
         self.retention_actions = prefix + "reelstream.retention-actions.v1"
         self.dead_letters = prefix + "reelstream.dead-letters.v1"
 

@@ -1,0 +1,24 @@
+"""Features entry point: settings → faust app → worker (SIGTERM stops it and flushes tables)."""
+
+from __future__ import annotations
+
+import faust
+
+from reelstream.platform import logs
+from reelstream.platform.metrics import serve_metrics
+from services.features.app import create_app
+from services.features.settings import FeaturesSettings
+
+
+def main() -> None:
+    """Run one faust worker of the features app."""
+    settings = FeaturesSettings()
+    logs.configure("features", settings.log_level, settings.log_json)
+    serve_metrics(settings.metrics_host, settings.metrics_port)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
