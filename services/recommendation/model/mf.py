@@ -34,8 +34,8 @@ class PositiveMF:
         self.l2 = l2
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self.p = np.zeros((0, n_factors), dtype=np.float32)
-        self.q = np.zeros((0, n_factors), dtype=np.float32)
+        self.p = np.zeros((0, n_factors), dtype=np.float64)
+        self.q = np.zeros((0, n_factors), dtype=np.float64)
         self.user_live = np.zeros(0, dtype=bool)
         self.item_live = np.zeros(0, dtype=bool)
 
@@ -43,7 +43,7 @@ class PositiveMF:
         a = grow(a, r + 1)
         live = grow(live, a.shape[0])
         if not live[r]:
-            a[r] = self._rng.normal(0.0, 0.1, self.n_factors).astype(np.float32)
+            a[r] = self._rng.normal(0.0, 0.1, self.n_factors)
             live[r] = True
         return a, live
 
@@ -53,14 +53,15 @@ class PositiveMF:
             self.p, self.user_live = self._init_rows(self.p, self.user_live, user)
         if item >= self.item_live.shape[0] or not self.item_live[item]:
             self.q, self.item_live = self._init_rows(self.q, self.item_live, item)
-        pu = self.p[user]
+        pu = self.p[user]  # views: updated in place
         qi = self.q[item]
         step = self.lr * min(abs(weight), 1.0)
-        g = step * ((1.0 if weight > 0 else 0.0) - float(pu @ qi))
+        g = step * ((1.0 if weight > 0 else 0.0) - float(pu.dot(qi)))
         shrink = 1.0 - step * self.l2
-        new_pu = shrink * pu + g * qi
-        self.q[item] = shrink * qi + g * pu
-        self.p[user] = new_pu
+        new_qi = shrink * qi + g * pu
+        pu *= shrink
+        pu += g * qi
+        qi[:] = new_qi
 
     def predict_one(self, user: int, item: int) -> float:
         """Score of one pair; 0 for an unknown user or item (no vector is created)."""
@@ -72,7 +73,7 @@ class PositiveMF:
 
     def scores(self, user: int, n: int) -> np.ndarray:
         """Scores of item rows 0..n-1 for a user row (zeros if the user is unknown)."""
-        out = np.zeros(n, dtype=np.float32)
+        out = np.zeros(n, dtype=np.float64)
         if not (0 <= user < self.user_live.shape[0] and self.user_live[user]):
             return out
         m = min(n, self.q.shape[0])

@@ -50,7 +50,7 @@ class Recommender:
         trend: DecayedPopularity | None = None,
         users: UserStore | None = None,
         signals: tuple[str, ...] = SIGNALS,
-        combiner_every: int = 16,
+        combiner_every: int = 32,
         explore_slots: int = 1,
         seed: int = 0,
     ) -> None:
@@ -96,15 +96,17 @@ class Recommender:
         """Learn from one feedback event (call in event order per viewer)."""
         weight = implicit_weight(fb)
         st = self.users.touch(fb.user, fb.ts)
-        for row in self.users.evicted_rows:
-            self.mf.free_user(row)
-        self.users.evicted_rows.clear()
+        if self.users.evicted_rows:
+            for row in self.users.evicted_rows:
+                self.mf.free_user(row)
+            self.users.evicted_rows.clear()
         if fb.region:
             st.region = fb.region
         if fb.device:
             st.device = fb.device
         item = self.catalog.row(fb.item, create=True)
-        self._sync_rows()
+        if item >= self.plays.shape[0]:
+            self._sync_rows()
         consumed = is_consumption(fb)
         if consumed:
             self.n_learned += 1

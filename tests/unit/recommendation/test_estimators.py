@@ -15,7 +15,7 @@ def drive(est, seed=0):
         if isinstance(est, PositiveMF):
             est.learn_one(u, i)
         elif isinstance(est, CoVisitation):
-            est.learn_one(rng.integers(0, 30, 5), i)
+            est.learn_one(rng.integers(0, 30, 5) if t else np.zeros(0, np.int64), i if t else 29)
         else:
             est.learn_one(i, ts=float(t), segments=(f"region:{u % 3}",))
     return est
