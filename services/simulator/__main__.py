@@ -61,11 +61,13 @@ def build_states(pop: Population, factory: EventFactory, seed: int) -> list[View
     ]
 
 
-async def run_simulator(settings: SimulatorSettings, stop: asyncio.Event) -> dict[str, Any]:
-    """Run until ``stop`` (or the settings' duration); write and return the summary."""
-    t_real0 = time.monotonic()
-    clock = SimClock(settings.speed, span_for(settings.speed, settings.duration_s,
-                                              settings.max_sim_days))  # fmt: skip
+def build_fleet(
+    settings: SimulatorSettings,
+    clock: SimClock,
+    channels: tuple[grpc.aio.Channel, grpc.aio.Channel, grpc.aio.Channel],
+    producer: DurableProducer | None = None,
+) -> Fleet:
+    """The world (catalogue, population, per-viewer state) wired to the services' channels."""
     rng = np.random.default_rng(settings.seed)
     span = span_for(settings.speed, settings.duration_s, settings.max_sim_days)
     catalog = Catalog.generate(settings.titles, rng, start_s=clock.start, span_s=span)
@@ -73,52 +75,63 @@ async def run_simulator(settings: SimulatorSettings, stop: asyncio.Event) -> dic
     population = Population.generate(settings.users + reserve, rng)
     factory = EventFactory(uuid.uuid4().hex[:8])
     traces = load_trace_dir(settings.trace_dir) if settings.trace_dir else None
+    sink = TelemetrySink(
+        telemetry_pb2_grpc.TelemetryServiceStub(channels[0]),
+        batch_events=settings.batch_events,
+        max_in_flight=settings.max_in_flight_batches,
+    )
+    services = Services(
+        sink,
+        RecClient(rec_grpc.RecommendationServiceStub(channels[1]), settings.rpc_timeout_s),
+        AbrClient(abr_pb2_grpc.AbrServiceStub(channels[2]), settings.rpc_timeout_s),
+        factory,
+    )
+    hazard = HazardModel()
+    viewers = Viewers(
+        catalog,
+        population,
+        build_states(population, factory, settings.seed),
+        services,
+        UserStats(len(population)),
+        Recent(len(population), hazard),
+        mean_sitting_s=settings.mean_sitting_minutes * 60.0,
+        traces=traces,
+    )
+    cms = None
+    if producer is not None:
+        cms = CatalogPublisher(producer, TopicNames(settings.topic_prefix).catalog, catalog)
+    config = FleetConfig(
+        initial_users=settings.users,
+        signups_per_day=settings.signups_per_day,
+        max_concurrency=settings.max_concurrency,
+        backlog_high_water=max(50 * settings.batch_events, 10_000),
+        progress_interval_s=settings.progress_interval_s,
+        seed=settings.seed,
+    )
+    return Fleet(viewers, clock, sink, cms, config, hazard)
+
+
+async def run_simulator(settings: SimulatorSettings, stop: asyncio.Event) -> dict[str, Any]:
+    """Run until ``stop`` (or the settings' duration); write and return the summary."""
+    t_real0 = time.monotonic()
+    span = span_for(settings.speed, settings.duration_s, settings.max_sim_days)
+    clock = SimClock(settings.speed, span)
     producer = (
         DurableProducer(settings.kafka_bootstrap, "simulator-cms")
         if settings.publish_catalog
         else None
     )
-    channels = [
-        grpc.aio.insecure_channel(addr)
-        for addr in (settings.telemetry_addr, settings.recommendation_addr, settings.abr_addr)
-    ]
+    channels = (
+        grpc.aio.insecure_channel(settings.telemetry_addr),
+        grpc.aio.insecure_channel(settings.recommendation_addr),
+        grpc.aio.insecure_channel(settings.abr_addr),
+    )
     try:
-        sink = TelemetrySink(
-            telemetry_pb2_grpc.TelemetryServiceStub(channels[0]),
-            batch_events=settings.batch_events,
-            max_in_flight=settings.max_in_flight_batches,
-        )
-        services = Services(
-            sink,
-            RecClient(rec_grpc.RecommendationServiceStub(channels[1]), settings.rpc_timeout_s),
-            AbrClient(abr_pb2_grpc.AbrServiceStub(channels[2]), settings.rpc_timeout_s),
-            factory,
-        )
-        hazard = HazardModel()
-        viewers = Viewers(
-            catalog,
-            population,
-            build_states(population, factory, settings.seed),
-            services,
-            UserStats(len(population)),
-            Recent(len(population), hazard),
-            mean_sitting_s=settings.mean_sitting_minutes * 60.0,
-            traces=traces,
-        )
-        cms = None
-        if producer is not None:
-            cms = CatalogPublisher(producer, TopicNames(settings.topic_prefix).catalog, catalog)
+        fleet = build_fleet(settings, clock, channels, producer)
+        sink, cms = fleet.sink, fleet.cms
+        if cms is not None:
             # The catalogue is known before anyone browses (bounded wait if Kafka is away).
-            await cms.publish(catalog.released_in(-np.inf, clock.start + 86_400.0).tolist())
-        config = FleetConfig(
-            initial_users=settings.users,
-            signups_per_day=settings.signups_per_day,
-            max_concurrency=settings.max_concurrency,
-            backlog_high_water=max(50 * settings.batch_events, 10_000),
-            progress_interval_s=settings.progress_interval_s,
-            seed=settings.seed,
-        )
-        fleet = Fleet(viewers, clock, sink, cms, config, hazard)
+            await cms.publish(fleet.viewers.cat.released_in(-np.inf, clock.start + 86_400.0))
         fleet.seed_schedule()
         shipping = [
             asyncio.ensure_future(sink.run_stream()),

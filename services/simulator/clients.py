@@ -90,6 +90,7 @@ class _Guarded:
         self.errors = 0
         self.fallbacks = 0
         self.calls = 0
+        self._fallback_metric = metrics.FALLBACKS.labels(service)
 
     def available(self) -> bool:
         """False while the breaker is open (the caller should fall back without calling)."""
@@ -102,7 +103,7 @@ class _Guarded:
     def fallback(self) -> None:
         """Count one fallback."""
         self.fallbacks += 1
-        metrics.FALLBACKS.labels(self.service).inc()
+        self._fallback_metric.inc()
 
     async def call(self, method: str, fn: Callable[..., Awaitable[T]], request: Any) -> T | None:
         """``await fn(request)`` with the deadline; None on any RPC failure (counted)."""

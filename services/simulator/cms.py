@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+import numpy as np
+
 from reelstream.platform.producer import DeliveryError, DurableProducer
 from services.simulator.catalog import Catalog
 
@@ -27,7 +29,7 @@ class CatalogPublisher:
         self.published = 0
         self.failures = 0
 
-    async def publish(self, rows: Iterable[int]) -> int:
+    async def publish(self, rows: Iterable[int] | np.ndarray) -> int:
         """Publish ``rows`` (and anything that failed before); return how many went out now."""
         self.pending.extend(int(r) for r in rows)
         if not self.pending:

@@ -69,16 +69,16 @@ class EventFactory:
         **fields: Any,
     ) -> pb.PlaybackEvent:
         """One event of ``kind`` (a field name of the ``kind`` oneof) with its payload fields."""
-        ev = pb.PlaybackEvent(
-            event_id=self.new_id(),
+        payload = {kind: _KINDS[kind](**fields)}
+        return pb.PlaybackEvent(
+            event_id=f"{self.run_tag}-{next(self._ids):x}",
             user_id=user_id,
             session_id=session_id,
             title_id=title_id,
             event_time_ms=int(t_s * 1000),
             client=client,
+            **payload,
         )
-        getattr(ev, kind).CopyFrom(_KINDS[kind](**fields))
-        return ev
 
     def subscription(
         self, user_id: str, t_s: float, region: str, kind: str, **fields: Any

@@ -110,7 +110,7 @@ class Fleet:
             self.push(t + float(self.rng.uniform(0.0, DAY_S)), self.next_user)
             self.next_user += 1
         if self.cms is not None:
-            self._spawn(self.cms.publish(v.cat.released_in(t, t + DAY_S).tolist()))
+            self._spawn(self.cms.publish(v.cat.released_in(t, t + DAY_S)))
         metrics.SUBSCRIBERS.set(sum(s.active and not s.cancelled for s in v.states))
         self.push(t + DAY_S, TICK)
 

@@ -86,6 +86,16 @@ class TelemetrySink:
         self._subs.append(ev)
 
     @property
+    def buffered(self) -> list[pb.PlaybackEvent]:
+        """Events not yet cut into a batch (read-only view for tests and diagnostics)."""
+        return list(self._buf)
+
+    @property
+    def buffered_subscriptions(self) -> list[sub_pb.SubscriptionEvent]:
+        """Subscription events not yet sent."""
+        return list(self._subs)
+
+    @property
     def backlog(self) -> int:
         """Events buffered or sent but not yet acknowledged."""
         return len(self._buf) + self.batch_events * (len(self._to_send) + len(self._unacked))

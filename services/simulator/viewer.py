@@ -437,10 +437,11 @@ class Viewers:
                           bytes=nbytes, download_ms=dl * 1000.0, buffer_after_s=out.buffer_after_s,
                           rebuffer_ms=out.rebuffer_s * 1000.0, rtt_ms=RTT_S * 1000.0)  # fmt: skip
         self.svc.sink.emit(f_pb, "chunk_downloaded")
-        v.last_obs = abr_pb2.ChunkObservation(
-            chunk_index=v.chunk, rung=rung, bytes=nbytes, download_ms=dl * 1000.0,
-            rtt_ms=RTT_S * 1000.0,
-        )  # fmt: skip
+        if v.abr_on:  # what the service has not seen yet, for its next decision
+            v.last_obs = abr_pb2.ChunkObservation(
+                chunk_index=v.chunk, rung=rung, bytes=nbytes, download_ms=dl * 1000.0,
+                rtt_ms=RTT_S * 1000.0,
+            )  # fmt: skip
         v.chunk += 1
         v.buffer_s = out.buffer_after_s
         v.startup = v.after_seek = False

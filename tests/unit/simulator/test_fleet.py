@@ -1,0 +1,111 @@
+"""The fleet end to end without a broker: events that telemetry accepts, in order, with fallbacks.
+
+Telemetry is not running: the sink only buffers. Recommendation and abr point
+at closed ports, so every viewer must degrade (default row, BBA) and the
+fleet must not crash.
+"""
+
+import asyncio
+import time
+from collections import defaultdict
+
+import grpc
+import pytest
+
+from reelstream.playback.v1 import events_pb2 as pb
+from services.simulator.__main__ import build_fleet
+from services.simulator.clock import SimClock
+from services.simulator.settings import SimulatorSettings
+from services.telemetry.validation import Limits, validate_playback, validate_subscription
+
+END_KINDS = {"complete", "stop", "skip"}
+
+
+@pytest.fixture
+async def ran_fleet():
+    settings = SimulatorSettings(
+        users=40, titles=400, speed=1e7, seed=11, mean_sitting_minutes=10.0, batch_events=10_000,
+        publish_catalog=False, rpc_timeout_s=0.2, progress_interval_s=60.0,
+    )  # fmt: skip
+    clock = SimClock(settings.speed, span_s=3 * 86_400.0)
+    channels = tuple(grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in (1, 2, 3))
+    fleet = build_fleet(settings, clock, channels)  # type: ignore[arg-type]
+    fleet.seed_schedule()
+    stop = asyncio.Event()
+
+    async def until_caught_up() -> None:
+        deadline = time.monotonic() + 10.0
+        horizon = clock.start + 2.9 * 86_400
+        while time.monotonic() < deadline:
+            if fleet.in_flight == 0 and fleet.heap and fleet.heap[0][0] > horizon:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+
+    watcher = asyncio.ensure_future(until_caught_up())
+    await fleet.run(stop)
+    await watcher
+    for ch in channels:
+        await ch.close()
+    return fleet, clock
+
+
+async def test_every_event_passes_telemetry_validation(ran_fleet):
+    fleet, clock = ran_fleet
+    events = fleet.sink.buffered
+    assert len(events) > 1000
+    now_ms = int(time.time() * 1000)
+    limits = Limits()
+    problems = [(e.WhichOneof("kind"), validate_playback(e, now_ms, limits)) for e in events]
+    assert [p for p in problems if p[1] is not None] == []
+    subs = fleet.sink.buffered_subscriptions
+    assert sum(s.WhichOneof("kind") == "signup" for s in subs) >= 40
+    assert all(validate_subscription(s, now_ms, limits) is None for s in subs)
+    # Simulated time covered (most of) the three days and stayed behind the real clock.
+    assert clock.start + 2 * 86_400 < fleet.sim_t <= time.time()
+    assert max(e.event_time_ms for e in events) <= now_ms + 300_000
+
+
+async def test_many_kinds_in_per_user_and_per_session_order(ran_fleet):
+    fleet, _ = ran_fleet
+    events = fleet.sink.buffered
+    kinds = {e.WhichOneof("kind") for e in events}
+    assert {
+        "impression",
+        "click",
+        "session_start",
+        "play",
+        "chunk_downloaded",
+        "heartbeat",
+    } <= kinds
+    assert kinds & END_KINDS
+    by_user: dict[str, list[pb.PlaybackEvent]] = defaultdict(list)
+    by_session: dict[str, list[str]] = defaultdict(list)
+    for e in events:
+        by_user[e.user_id].append(e)
+        if e.session_id:
+            by_session[e.session_id].append(e.WhichOneof("kind") or "")
+    for user_events in by_user.values():
+        times = [e.event_time_ms for e in user_events]
+        assert times == sorted(times)
+    for session, ks in by_session.items():
+        assert ks[:3] == ["click", "session_start", "play"], session
+        ends = [i for i, k in enumerate(ks) if k in END_KINDS]
+        assert len(ends) <= 1
+        if ends:  # nothing after the end but maybe a rating
+            assert set(ks[ends[0] + 1 :]) <= {"rating"}
+        chunks = [k for k in ks if k == "chunk_downloaded"]
+        assert chunks or ks[-1] in END_KINDS or len(ks) == 3
+
+
+async def test_services_down_degrade_to_fallbacks(ran_fleet):
+    fleet, _ = ran_fleet
+    rec, abr = fleet.viewers.svc.rec, fleet.viewers.svc.abr
+    assert rec.errors >= 1 and rec.fallbacks > rec.errors  # the breaker spared most calls
+    assert abr.fallbacks > 0
+    assert fleet.action_errors == 0
+    impressions = [e.impression for e in fleet.sink.buffered if e.HasField("impression")]
+    assert {i.row_id for i in impressions} == {"default-popular"}
+    # The BBA fallback made real decisions: several rungs were used.
+    rungs = {e.chunk_downloaded.rung for e in fleet.sink.buffered if e.HasField("chunk_downloaded")}
+    assert len(rungs) >= 3
