@@ -29,7 +29,7 @@ async def ran_fleet():
     )  # fmt: skip
     clock = SimClock(settings.speed, span_s=3 * 86_400.0)
     channels = tuple(grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in (1, 2, 3))
-    fleet = build_fleet(settings, clock, channels)  # type: ignore[arg-type]
+    fleet = build_fleet(settings, clock, channels)
     fleet.seed_schedule()
     stop = asyncio.Event()
 
