@@ -32,6 +32,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "tenure_days": ("long-time subscriber", "new subscriber"),
     "plan_changes_28d": ("changed plan recently", "stable plan"),
     "downgrades_28d": ("downgraded plan recently", "no recent downgrade"),
+    "history_days": ("long viewing history", "short viewing history"),
 }
 
 # A top factor from these features means the retention message should apologise for quality.

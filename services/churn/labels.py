@@ -39,7 +39,8 @@ class DelayedLabeler(Generic[P]):
     Memory: at most ``max_pending`` snapshots per user, at least ``min_gap_s``
     apart (an ``add`` closer to the previous one is refused); if the buffer is
     still full the oldest is evicted and counted in ``evicted``. Defaults keep
-    one snapshot a week, so 5 cover a 30-day horizon plus the lateness margin.
+    one snapshot every 3 days, so 12 cover a 30-day horizon plus the lateness
+    margin (weekly spacing gave too few labels to learn from on the bench).
 
     >>> lab = DelayedLabeler[str](horizon_s=30 * DAY_S, lateness_s=0.0)
     >>> lab.add("u", 0.0, "s0"), lab.add("u", 1.0, "too close")
@@ -54,8 +55,8 @@ class DelayedLabeler(Generic[P]):
         self,
         horizon_s: float = 30 * DAY_S,
         lateness_s: float = 2 * DAY_S,
-        max_pending: int = 5,
-        min_gap_s: float = 7 * DAY_S,
+        max_pending: int = 12,
+        min_gap_s: float = 3 * DAY_S,
     ) -> None:
         self.horizon_s = float(horizon_s)
         self.lateness_s = float(lateness_s)

@@ -1,4 +1,11 @@
-"""Feature computation over many users at once: one stacked matrix product instead of a loop per user."""
+"""Feature computation over many users at once: one stacked matrix product instead of a loop per user.
+
+The 7- and 28-day counts (sessions, minutes) are extrapolated from the part
+of the window the state has observed (``history_days``: since the first
+engagement, or a signup shortly before it), so a user first seen 5 days ago
+is not read as a user whose engagement collapsed. Without this, every
+snapshot in the first four weeks of a deployment looks like a decline.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +46,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "tenure_days",
     "plan_changes_28d",
     "downgrades_28d",
+    "history_days",
 )
 
 
@@ -86,12 +94,19 @@ def feature_matrix(
     d1, d7, p7, d28 = sums[:, :, 0], sums[:, :, 1], sums[:, :, 2], sums[:, :, 3]
     nows = np.full(n, now)
     first = _opt([s.first_time for s in states], nows)
-    hist = np.minimum(float(w), np.maximum(1.0, (now - first) / DAY_S + 1.0))
-    m7, p7m, m28 = d7[:, S.WATCH_S] / 60.0, p7[:, S.WATCH_S] / 60.0, d28[:, S.WATCH_S] / 60.0
-    s7, p7s = d7[:, S.SESSIONS], p7[:, S.SESSIONS]
+    signup = _opt([s.signup_time for s in states], first)
+    # Observed history starts at the first engagement, or at a signup shortly before it.
+    begin = np.where((signup < first) & (first - signup < w * DAY_S), signup, first)
+    hist = np.minimum(float(w), np.maximum(1.0, (now - begin) / DAY_S + 1.0))
+    h7 = np.minimum(7.0, hist)
+    m7 = d7[:, S.WATCH_S] / 60.0 * 7.0 / h7
+    s7 = d7[:, S.SESSIONS] * 7.0 / h7
+    m28 = d28[:, S.WATCH_S] / 60.0 * w / hist
+    s28 = d28[:, S.SESSIONS] * w / hist
+    p7m, p7s = p7[:, S.WATCH_S] / 60.0, p7[:, S.SESSIONS]
     full_prev = hist >= 14.0
-    since = _opt([s.last_session_time for s in states], first)
-    start = _opt([s.signup_time for s in states], first)
+    since = _opt([s.last_session_time for s in states], begin)
+    start = signup
     plays = d28[:, S.PLAYS]
     with np.errstate(divide="ignore", invalid="ignore"):
         b7 = d7[:, S.BITRATE_X_S] / d7[:, S.CHUNK_S]
@@ -114,13 +129,13 @@ def feature_matrix(
     cols = [
         d1[:, S.SESSIONS],
         s7,
-        d28[:, S.SESSIONS],
+        s28,
         d1[:, S.WATCH_S] / 60.0,
         m7,
         m28,
         np.where(full_prev, (m7 - p7m) / (m7 + p7m + 30.0), 0.0),
         np.where(full_prev, (s7 - p7s) / (s7 + p7s + 1.0), 0.0),
-        np.log((m7 / 7.0 + 5.0) / (m28 / hist + 5.0)),
+        np.log((m7 / 7.0 + 5.0) / (m28 / w + 5.0)),
         np.minimum(MAX_DAYS_SINCE, np.maximum(0.0, (now - since) / DAY_S)),
         _rate(d28[:, S.COMPLETES], plays, 0.5),
         _rate(d28[:, S.SKIPS], plays, 0.2),
@@ -137,6 +152,7 @@ def feature_matrix(
         np.maximum(0.0, (now - start) / DAY_S),
         d28[:, S.PLAN_CHANGES],
         d28[:, S.DOWNGRADES],
+        hist,
     ]
     return np.stack(cols, axis=1)
 
@@ -164,12 +180,17 @@ def feature_dict(
     masks = lut[idx + 1]
     d1, d7, p7, d28 = (st.counts @ masks).T.tolist()
     first = st.first_time if st.first_time is not None else now
-    hist = min(float(w), max(1.0, (now - first) / DAY_S + 1.0))
-    m7, p7m, m28 = d7[S.WATCH_S] / 60.0, p7[S.WATCH_S] / 60.0, d28[S.WATCH_S] / 60.0
-    s7, p7s = d7[S.SESSIONS], p7[S.SESSIONS]
-    full_prev = hist >= 14.0
-    since = st.last_session_time if st.last_session_time is not None else first
     start = st.signup_time if st.signup_time is not None else first
+    begin = start if start < first and first - start < w * DAY_S else first
+    hist = min(float(w), max(1.0, (now - begin) / DAY_S + 1.0))
+    h7 = min(7.0, hist)
+    m7 = d7[S.WATCH_S] / 60.0 * 7.0 / h7
+    s7 = d7[S.SESSIONS] * 7.0 / h7
+    m28 = d28[S.WATCH_S] / 60.0 * w / hist
+    s28 = d28[S.SESSIONS] * w / hist
+    p7m, p7s = p7[S.WATCH_S] / 60.0, p7[S.SESSIONS]
+    full_prev = hist >= 14.0
+    since = st.last_session_time if st.last_session_time is not None else begin
     plays = d28[S.PLAYS]
     if d7[S.CHUNK_S] > 0:
         bitrate = d7[S.BITRATE_X_S] / d7[S.CHUNK_S]
@@ -185,13 +206,13 @@ def feature_dict(
     return {
         "sessions_1d": d1[S.SESSIONS],
         "sessions_7d": s7,
-        "sessions_28d": d28[S.SESSIONS],
+        "sessions_28d": s28,
         "minutes_1d": d1[S.WATCH_S] / 60.0,
         "minutes_7d": m7,
         "minutes_28d": m28,
         "minutes_trend_7d": (m7 - p7m) / (m7 + p7m + 30.0) if full_prev else 0.0,
         "sessions_trend_7d": (s7 - p7s) / (s7 + p7s + 1.0) if full_prev else 0.0,
-        "minutes_ratio_7d_28d": math.log((m7 / 7.0 + 5.0) / (m28 / hist + 5.0)),
+        "minutes_ratio_7d_28d": math.log((m7 / 7.0 + 5.0) / (m28 / w + 5.0)),
         "days_since_last_session": min(MAX_DAYS_SINCE, max(0.0, (now - since) / DAY_S)),
         "completion_rate_28d": _srate(d28[S.COMPLETES], plays, 0.5),
         "skip_rate_28d": _srate(d28[S.SKIPS], plays, 0.2),
@@ -208,4 +229,5 @@ def feature_dict(
         "tenure_days": max(0.0, (now - start) / DAY_S),
         "plan_changes_28d": d28[S.PLAN_CHANGES],
         "downgrades_28d": d28[S.DOWNGRADES],
+        "history_days": hist,
     }

@@ -56,8 +56,10 @@ class EngagementTracker:
     >>> _ = tr.apply(s, E("u1", "b", 10 * DAY_S + 60, K.HEARTBEAT, watched_s=600.0))
     >>> _ = tr.apply(s, E("u1", "b", 10 * DAY_S + 60, K.HEARTBEAT, watched_s=600.0))  # duplicate
     >>> f = tr.features(s, 10 * DAY_S + 3600)
-    >>> f["sessions_7d"], f["minutes_7d"], s.duplicates
+    >>> f["sessions_1d"], f["minutes_1d"], s.duplicates
     (1.0, 10.0, 1)
+    >>> f["history_days"], f["sessions_7d"]  # one day observed: the week is extrapolated
+    (1.0416666666666667, 6.72)
     """
 
     def __init__(
@@ -100,12 +102,12 @@ class EngagementTracker:
             return None
         if st.max_time is None or t > st.max_time:
             st.max_time = t
-        if st.first_time is None or t < st.first_time:
-            st.first_time = t
+        kind = ev.kind
+        if kind not in SUBSCRIPTION_KINDS and (st.first_time is None or t < st.first_time):
+            st.first_time = t  # first engagement: a backfilled signup is not observed history
         slot = st.slot_for(int(t // DAY_S))
         c = st.counts
         c[S.EVENTS, slot] += 1.0
-        kind = ev.kind
         if kind is EventKind.CHUNK:
             c[S.CHUNK_S, slot] += ev.duration_s
             c[S.REBUFFER_S, slot] += ev.rebuffer_ms / 1000.0

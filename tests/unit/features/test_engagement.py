@@ -22,10 +22,17 @@ def watch(eid: str, t: float, minutes: float) -> EngagementEvent:
     return ev(eid, t, K.HEARTBEAT, watched_s=minutes * 60.0)
 
 
+def seasoned(tr: EngagementTracker, day: int) -> UserEngagement:
+    """A state first engaged 60 days before ``day``: its windows are fully observed."""
+    st = tr.new_state("u1")
+    tr.apply(st, ev("old", (day - 60) * DAY_S, K.IMPRESSION))
+    return st
+
+
 def test_events_land_in_their_event_time_day_and_windows() -> None:
     tr = EngagementTracker()
-    st = tr.new_state("u1")
     day = 100
+    st = seasoned(tr, day)
     tr.apply(st, watch("a", (day - 10) * DAY_S + H, 10))  # 10 days ago: 28d only
     tr.apply(st, watch("b", (day - 3) * DAY_S + H, 20))  # 3 days ago: 7d and 28d
     tr.apply(st, watch("c", day * DAY_S + H, 40))  # today: all windows
@@ -37,7 +44,7 @@ def test_events_land_in_their_event_time_day_and_windows() -> None:
 
 def test_late_event_within_bound_lands_in_its_own_day() -> None:
     tr = EngagementTracker(lateness_s=48 * H)
-    st = tr.new_state("u1")
+    st = seasoned(tr, 50)
     tr.apply(st, watch("now", 50 * DAY_S + 20 * H, 5))
     tr.apply(st, watch("late", 49 * DAY_S + 1 * H, 30))  # 43 h behind the newest event
     assert st.dropped_late == 0
@@ -50,7 +57,7 @@ def test_late_event_within_bound_lands_in_its_own_day() -> None:
 
 def test_event_beyond_lateness_is_dropped_and_counted() -> None:
     tr = EngagementTracker(lateness_s=48 * H)
-    st = tr.new_state("u1")
+    st = seasoned(tr, 50)
     tr.apply(st, watch("now", 50 * DAY_S + 20 * H, 5))
     tr.apply(st, watch("too-late", 50 * DAY_S + 20 * H - 49 * H, 30))
     assert st.dropped_late == 1
@@ -122,6 +129,19 @@ def test_out_of_order_arrival_gives_the_same_features() -> None:
     assert set(fa) == set(FEATURE_NAMES)
     assert fa == pytest.approx(fb)
     assert b.dropped_late == 0
+
+
+def test_partial_history_is_extrapolated_not_read_as_decline() -> None:
+    tr = EngagementTracker()
+    st = tr.new_state("u1")
+    for d in range(7):  # first seen a week ago, 20 min a day
+        tr.apply(st, watch(f"w{d}", (100 + d) * DAY_S + H, 20))
+    f = tr.features(st, 106 * DAY_S + 2 * H)
+    assert f["history_days"] == pytest.approx(7.0, abs=0.1)
+    assert f["minutes_7d"] == pytest.approx(140.0)
+    assert f["minutes_28d"] == pytest.approx(140.0 * 28 / f["history_days"])
+    assert abs(f["minutes_ratio_7d_28d"]) < 0.05
+    assert f["minutes_trend_7d"] == 0.0  # no previous week observed: no trend claimed
 
 
 def test_window_rolls_off_after_28_days() -> None:
