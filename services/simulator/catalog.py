@@ -54,6 +54,7 @@ MATURITIES = (
     types_pb2.MATURITY_ADULT,
 )
 FACTORS = 8
+LATENT_SD = 1.0  # sd of the user-title latent dot product: the part only co-viewing reveals
 DAY_S = 86_400.0
 
 
@@ -97,8 +98,8 @@ class Catalog:
         for j in range(3):
             take = n_genres > j
             genres[rows[take], order[take, j]] = 1.0
-        factors = rng.normal(0.0, (0.8 / np.sqrt(FACTORS)) ** 0.5, size=(n, FACTORS))
-        quality = rng.normal(0.0, 0.35, size=n)
+        factors = rng.normal(0.0, (LATENT_SD / np.sqrt(FACTORS)) ** 0.5, size=(n, FACTORS))
+        quality = rng.normal(0.0, 0.2, size=n)
         # Episodes: consecutive titles of a series share genres, factors and quality.
         is_episode = np.zeros(n, dtype=bool)
         series = [""] * n

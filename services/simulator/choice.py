@@ -32,8 +32,8 @@ def sigmoid(x: float) -> float:
 class ChoiceModel:
     """Position-biased examination, then a noisy-utility (Gumbel) pick with an outside option."""
 
-    row_decay: float = 0.8  # chance of looking at the next row down
-    pos_decay: float = 0.85  # chance of looking one slot further right
+    row_decay: float = 0.7  # chance of looking at the next row down
+    pos_decay: float = 0.8  # chance of looking one slot further right
     noise: float = 0.35  # Gumbel scale: how noisy the viewer's judgement is
     rewatch_penalty: float = 2.0  # finished titles are rarely picked again
 
@@ -71,9 +71,9 @@ class WatchPlan:
 class WatchModel:
     """Taste-driven watch length, plus abandonment caused by poor playback."""
 
-    skip_center: float = -0.1  # taste where half of the viewers quick-skip (times max_skip)
+    skip_center: float = 0.3  # taste where half of the viewers quick-skip (times max_skip)
     max_skip: float = 0.85
-    complete_center: float = 0.3
+    complete_center: float = 1.2
     stall_quit_base: float = 0.04
     stall_quit_per_s: float = 0.05
     low_bitrate_quit: float = 0.002  # per chunk at <= 750 kbps on a big screen
@@ -112,6 +112,15 @@ class WatchModel:
     def quits_on_quality(self, rng: np.random.Generator, kbps: int, big_screen: bool) -> bool:
         """A blurry picture on a big screen wears patience down a little every chunk."""
         return big_screen and kbps <= 750 and bool(rng.random() < self.low_bitrate_quit)
+
+
+def continue_probability(taste: float) -> float:
+    """Chance of going back for another title after this one: liking it keeps viewers around.
+
+    >>> round(continue_probability(-1.0), 2), round(continue_probability(2.0), 2)
+    (0.27, 0.8)
+    """
+    return 0.25 + 0.6 * sigmoid(2.0 * (taste - 0.8))
 
 
 def rating(rng: np.random.Generator, taste: float) -> float:

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -90,6 +91,7 @@ class _Guarded:
         self.errors = 0
         self.fallbacks = 0
         self.calls = 0
+        self.error_codes: Counter[str] = Counter()
         self._fallback_metric = metrics.FALLBACKS.labels(service)
 
     def available(self) -> bool:
@@ -113,11 +115,13 @@ class _Guarded:
             out = await fn(request, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
             self.errors += 1
+            self.error_codes[exc.code().name] += 1
             self.breaker.failure()
             metrics.RPC_ERRORS.labels(self.service, exc.code().name).inc()
             return None
         except Exception:  # a client-side failure (channel closed...): same degradation
             self.errors += 1
+            self.error_codes["CLIENT"] += 1
             self.breaker.failure()
             metrics.RPC_ERRORS.labels(self.service, "CLIENT").inc()
             return None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reelstream.common.v1 import types_pb2 as types
-from services.simulator.catalog import FACTORS, GENRES, REGION_WEIGHTS, REGIONS, Catalog
+from services.simulator.catalog import FACTORS, GENRES, LATENT_SD, REGION_WEIGHTS, REGIONS, Catalog
 
 DEVICES = (
     types.DEVICE_TYPE_TV,
@@ -83,11 +83,11 @@ class Population:
     def generate(cls, n: int, rng: np.random.Generator, prefix: str = "sim-") -> Population:
         """``n`` subscribers with ids ``{prefix}000000`` onwards."""
         g = len(GENRES)
-        affinity = rng.normal(-0.35, 0.3, size=(n, g))
+        affinity = rng.normal(-0.6, 0.3, size=(n, g))
         for u in range(n):  # 2-4 loved genres each
             liked = rng.choice(g, size=int(rng.integers(2, 5)), replace=False)
-            affinity[u, liked] = rng.uniform(0.5, 1.5, size=len(liked))
-        factors = rng.normal(0.0, (0.8 / np.sqrt(FACTORS)) ** 0.5, size=(n, FACTORS))
+            affinity[u, liked] = rng.uniform(0.3, 1.2, size=len(liked))
+        factors = rng.normal(0.0, (LATENT_SD / np.sqrt(FACTORS)) ** 0.5, size=(n, FACTORS))
         device = np.asarray(DEVICES)[rng.choice(len(DEVICES), size=n, p=DEVICE_P)]
         handheld = np.isin(device, [types.DEVICE_TYPE_MOBILE, types.DEVICE_TYPE_TABLET])
         network = np.where(
@@ -101,7 +101,7 @@ class Population:
             ids=[f"{prefix}{i:06d}" for i in range(n)],
             affinity=affinity,
             factors=factors,
-            pickiness=rng.normal(0.6, 0.25, size=n),
+            pickiness=rng.normal(1.0, 0.3, size=n),
             device=device,
             network=network,
             region=region,

@@ -58,7 +58,12 @@ def summary(fleet: Fleet, clock: SimClock, real_s: float, unsent: int) -> dict[s
             "events_unsent": unsent,
             "telemetry_stream_failures": fleet.sink.stream_failures,
             "rpc": {
-                c.service: {"calls": c.calls, "errors": c.errors, "fallbacks": c.fallbacks}
+                c.service: {
+                    "calls": c.calls,
+                    "errors": c.errors,
+                    "errors_by_code": dict(c.error_codes),
+                    "fallbacks": c.fallbacks,
+                }
                 for c in (v.svc.rec, v.svc.abr)
             },
             "catalog_published": fleet.cms.published if fleet.cms is not None else 0,

@@ -32,7 +32,13 @@ from services.simulator.arms import (
     rec_variant,
 )
 from services.simulator.catalog import REGIONS, Catalog
-from services.simulator.choice import ChoiceModel, WatchModel, WatchPlan, rating
+from services.simulator.choice import (
+    ChoiceModel,
+    WatchModel,
+    WatchPlan,
+    continue_probability,
+    rating,
+)
 from services.simulator.clients import AbrClient, RecClient
 from services.simulator.events import EventFactory
 from services.simulator.hazard import Recent
@@ -82,7 +88,7 @@ class Viewing:
     chunk: int  # index of the next chunk to fetch
     row_id: str
     first_rung: int = FIRST_RUNG
-    abr_on: bool = False  # the abr service accepted the session
+    abr_on: bool = False  # the viewer is in the learned-ABR arm: ask the service
     buffer_s: float = 0.0
     startup: bool = True
     after_seek: bool = False
@@ -367,10 +373,12 @@ class Viewers:
                         chunk_duration_s=CHUNK_S, objective=abr_pb2.QOE_OBJECTIVE_LINEAR,
                     )
                 )  # fmt: skip
+            # Even if the start failed, later chunks ask again (the service opens a session
+            # on its first request); only the first rung falls back to the default.
+            v.abr_on = True
             if resp is None:
                 abr.fallback()
             else:
-                v.abr_on = True
                 v.first_rung = min(max(resp.first_rung, 0), len(LADDER_KBPS) - 1)
         st.viewing, st.phase = v, Phase.CHUNK
         self.viewing_now += 1
@@ -406,6 +414,7 @@ class Viewers:
                                           for s in sizes_ahead(v.title, v.chunk)],
                         recent=[v.last_obs] if v.last_obs is not None else [],
                         after_seek=v.after_seek,
+                        max_rung=max(max_rung, 0),  # 0 = the session's (none)
                     )
                 )  # fmt: skip
                 if resp is not None:
@@ -532,7 +541,8 @@ class Viewers:
         self.viewing_now -= 1
         metrics.ACTIVE_VIEWERS.set(self.viewing_now)
         t_after = t + 3.0
-        if not st.cancel_pending and t_after < st.sitting_end and rng.random() < 0.7:
+        keep_going = rng.random() < continue_probability(v.taste)
+        if not st.cancel_pending and t_after < st.sitting_end and keep_going:
             st.phase = Phase.BROWSE
             return t_after + rng.uniform(5.0, 60.0)
         return self._next_sitting(u, t_after)
