@@ -66,6 +66,7 @@ def summary(fleet: Fleet, clock: SimClock, real_s: float, unsent: int) -> dict[s
                 }
                 for c in (v.svc.rec, v.svc.abr)
             },
+            "abr_decisions": dict(v.abr_decisions),
             "catalog_published": fleet.cms.published if fleet.cms is not None else 0,
         },
         "experiments": {

@@ -13,6 +13,7 @@ service's choice.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -161,6 +162,7 @@ class Viewers:
         self.choice = ChoiceModel()
         self.watch = WatchModel()
         self.viewing_now = 0
+        self.abr_decisions: Counter[str] = Counter()  # who chose each chunk's rung
         arms = (("rec", REC_LEARNED), ("rec", REC_POPULARITY), ("abr", ABR_LEARNED),
                 ("abr", ABR_BUFFER_BASED))  # fmt: skip
         self._watched = {(e, a): metrics.WATCHED_SECONDS.labels(e, a) for e, a in arms}
@@ -419,10 +421,13 @@ class Viewers:
                 )  # fmt: skip
                 if resp is not None:
                     rung = resp.rung
+                    self.abr_decisions["service"] += 1
             if rung < 0:
                 abr.fallback()
+                self.abr_decisions["fallback_bba"] += 1
                 rung = bba_rung(v.buffer_s, max_rung=max_rung)
         else:
+            self.abr_decisions["bba_arm"] += 1
             rung = bba_rung(v.buffer_s, max_rung=max_rung)
         top = len(LADDER_KBPS) - 1 if max_rung < 0 else max_rung
         return min(max(rung, 0), top)
