@@ -9,7 +9,7 @@ All defaults of `services.recommendation.model.Recommender`; nothing is tuned pe
 | `PositiveMF` (ISGD) | 16 factors, lr 0.05, l2 0.01 | user-level taste |
 | `DecayedPopularity` | half-life 7 days (event time), per region/device segments | trending |
 | popularity | all-time consumption counts | prior for cold items |
-| `SignalBlender` | River `LogisticRegression` (SGD lr 0.05, no l2), 1 uniform negative, a step every 32 consumptions, prior weights until 200 steps | learns how much each signal counts |
+| `SignalBlender` | River `LogisticRegression` as a pairwise ranker (SGD lr 0.1, no l2, no intercept): every 8th consumption, if the title is in the blend's top 100, one pair (title, random other top-100 title); prior weights until 200 steps | learns how much each signal counts |
 | feedback | MovieLens rating r -> kind `rating`: every rating is a consumption (sequence, exclusion); MF weight (r - 3) / 2 | the protocol counts every event |
 
 The co-visitation settings came from a sweep on this stream (window 30 with

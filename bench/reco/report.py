@@ -71,6 +71,7 @@ def markdown(
     ablation: list[Result],
     params: str,
     load_note: str,
+    alone: tuple[float, float],
 ) -> str:
     lines = [
         "# Recommendation: prequential recall on MovieLens",
@@ -88,6 +89,9 @@ def markdown(
     ]
     lines += [row(r) for r in (model, baseline)]
     lines += [
+        "",
+        f"Learner alone (a fresh `Recommender` fed the {model.events:,} events with no",
+        f"recommend calls in between): **{alone[0]:,.0f} learn/s** wall, {alone[1]:,.0f} CPU.",
         "",
         "learn/s counts `learn_one` calls per second of time spent inside `learn_one` only;",
         "recommend p99 is over every `recommend(u, 20, exclude=consumed)` call of the run",

@@ -23,44 +23,54 @@ def normalise(f: np.ndarray) -> np.ndarray:
 
 
 class SignalBlender:
-    """Learns how much each signal counts, prequentially, one event at a time.
+    """Learns how much each signal counts, prequentially, as a pairwise ranker.
 
-    For a learned event (viewer, title) it sees the title's normalised signal
-    vector as a positive and `n_negatives` titles drawn uniformly from the
-    catalogue as negatives (noise-contrastive: the model learns the log-odds
-    that a title is the one watched next). Uniform negatives, not the current
-    top-k: top-k negatives are selected by the very scores being learned, and
-    the positive usually ranks below them, which teaches the blend to invert.
+    On a learned event (viewer, title), before the model learns it, the current
+    blend ranks the catalogue; if the watched title is among the top `pool`
+    candidates, one other candidate of that pool is drawn and River's
+    `LogisticRegression` learns that the watched title beats it, on the
+    difference of their normalised signal vectors (no intercept: a pairwise
+    model). Training only on events whose title made the pool removes the
+    selection bias that sinks naive hard negatives (the pool is selected by the
+    very scores being learned, and an unconditioned positive usually ranks below
+    it). Measured on MovieLens-100K: pool-conditioned pairwise 0.2072
+    recall@10, pointwise with uniform negatives 0.2045, best single signal 0.2050.
 
-    The weights live in River's `LogisticRegression`; serving reads them once
-    per update into a numpy vector (`weights`), so ranking is one matrix-vector
-    product. Until `warmup` updates have been made, serving uses `prior`.
+    Serving reads the weights once per update into a numpy vector (`weights`),
+    so ranking is one matrix-vector product. Until `warmup` updates have been
+    made, serving uses `prior`.
+
+    >>> b = SignalBlender(("a", "b"), prior=(1.0, 0.0), warmup=1)
+    >>> for _ in range(20):
+    ...     b.learn_one(np.array([0.2, 1.0]), np.array([1.0, 0.1]))
+    >>> bool(b.weights[1] > b.weights[0])
+    True
     """
 
     def __init__(
         self,
         signals: tuple[str, ...],
         prior: tuple[float, ...] | None = None,
-        lr: float = 0.05,
-        n_negatives: int = 1,
+        lr: float = 0.1,
+        pool: int = 100,
         warmup: int = 200,
     ) -> None:
         self.signals = signals
-        self.prior = np.asarray(prior if prior is not None else [1.0] * len(signals), np.float32)
+        self.prior = np.asarray(prior if prior is not None else [1.0] * len(signals), np.float64)
         self.lr = lr
-        self.n_negatives = n_negatives
+        self.pool = pool
         self.warmup = warmup
-        self.model = linear_model.LogisticRegression(optimizer=optim.SGD(lr), l2=0.0)
+        self.model = linear_model.LogisticRegression(
+            optimizer=optim.SGD(lr), l2=0.0, intercept_lr=0.0
+        )
         self.n_updates = 0
         self.weights = self.prior.copy()
 
-    def learn_one(self, pos: np.ndarray, negs: np.ndarray) -> None:
-        """One update from a positive feature column and negative feature columns."""
-        names = self.signals
-        self.model.learn_one(dict(zip(names, pos.tolist(), strict=True)), True)
-        for col in negs.T:
-            self.model.learn_one(dict(zip(names, col.tolist(), strict=True)), False)
+    def learn_one(self, pos: np.ndarray, neg: np.ndarray) -> None:
+        """One pairwise step: the title with features `pos` was preferred to `neg`."""
+        x = dict(zip(self.signals, (pos - neg).tolist(), strict=True))
+        self.model.learn_one(x, True)
         self.n_updates += 1
         if self.n_updates >= self.warmup:
             w = self.model.weights
-            self.weights = np.array([w.get(s, 0.0) for s in names], dtype=np.float32)
+            self.weights = np.array([w.get(s, 0.0) for s in self.signals], dtype=np.float64)

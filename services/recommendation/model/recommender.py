@@ -50,7 +50,7 @@ class Recommender:
         trend: DecayedPopularity | None = None,
         users: UserStore | None = None,
         signals: tuple[str, ...] = SIGNALS,
-        combiner_every: int = 32,
+        combiner_every: int = 8,
         explore_slots: int = 1,
         seed: int = 0,
     ) -> None:
@@ -135,10 +135,19 @@ class Recommender:
 
     def _learn_blend(self, st: UserState, item: int) -> None:
         n = len(self.catalog)
+        m = min(self.blender.pool, n - 1)
+        if m < 2:
+            return
         f = normalise(self._signal_matrix(st, n, None))
-        negs = self._rng.integers(0, n, self.blender.n_negatives)
-        negs = negs[negs != item]
-        self.blender.learn_one(f[:, item], f[:, negs])
+        s = self.blender.weights @ f
+        if st.n_finished:
+            s[self.users.finished_rows(st)] = -np.inf
+        pool = np.argpartition(-s, m - 1)[:m]
+        if not (pool == item).any():  # train only where the title made the pool
+            return
+        neg = int(pool[self._rng.integers(m)])
+        if neg != item:
+            self.blender.learn_one(f[:, item], f[:, neg])
 
     @staticmethod
     def _segments(region: str, device: str) -> tuple[str, ...]:

@@ -147,3 +147,13 @@ def test_catalog_unknown_ids_are_dropped():
     c = Catalog()
     c.row("a", create=True)
     assert c.rows_of(["a", "zzz"]).tolist() == [0]
+
+
+def test_blender_learns_from_in_pool_pairs():
+    rec = Recommender(combiner_every=1)
+    rec.blender.warmup = 5
+    for fb in synthetic_events(n_users=120):
+        rec.learn_one(fb)
+    assert rec.blender.n_updates >= 5
+    assert not np.array_equal(rec.blender.weights, rec.blender.prior)
+    assert rec.blender.weights[0] > 0  # co-visitation predicts this world: it must count
