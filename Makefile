@@ -101,3 +101,19 @@ stop: ## end whatever a detached or crashed `make run` left behind (services, no
 .PHONY: bench-ingest
 bench-ingest: kafka-up ## telemetry throughput through gRPC into Kafka vs the raw producer (JSON last line)
 	$(PY) -m bench.ingest --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
+
+.PHONY: bench-reco
+bench-reco: $(VENV)/.installed ## prequential MovieLens recall of the service's learner vs popularity (DATA=path)
+	$(PY) -m bench.reco --data $(DATA) $(ARGS)
+
+.PHONY: bench-reco-e2e
+bench-reco-e2e: kafka-up ## the same replay through telemetry → Kafka → recommendation over gRPC; freshness, latency
+	$(PY) -m bench.reco_e2e --bootstrap 127.0.0.1:$(KAFKA_PORT) --data $(DATA) $(ARGS)
+
+.PHONY: bench-abr
+bench-abr: $(VENV)/.installed ## ABR QoE on the Pensieve trace sets vs BBA, rate-based, BOLA, robustMPC, optimum (TRACES=d1,d2)
+	$(PY) -m bench.abr --traces $(TRACES) $(ARGS)
+
+.PHONY: bench-churn
+bench-churn: $(VENV)/.installed ## churn AUC with delayed labels vs oracle and a hindsight batch model
+	$(PY) -m bench.churn $(ARGS)
