@@ -117,10 +117,13 @@ class TelemetrySink:
     def _cut(self) -> None:
         if not self._buf:
             return
+        n = self.batch_events
         self._seq += 1
-        batch = api.EventBatch(batch_id=f"b{self._seq}", events=self._buf)
-        self._to_send.append(_Batch(batch, self._buf_kinds))
-        self._buf, self._buf_kinds = [], []
+        batch = api.EventBatch(batch_id=f"b{self._seq}", events=self._buf[:n])
+        self._to_send.append(_Batch(batch, self._buf_kinds[:n]))
+        del self._buf[:n], self._buf_kinds[:n]
+        if self._buf:
+            self._buf_since = time.monotonic()
 
     async def _writer(self, call: grpc.aio.StreamStreamCall) -> None:
         while True:
