@@ -46,6 +46,12 @@ class FlakyTelemetry(api_grpc.TelemetryServiceServicer):
                 rejections=rejections,
             )
 
+    async def IngestBatch(
+        self, request: api.EventBatch, context: grpc.aio.ServicerContext
+    ) -> api.BatchAck:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the fleet streams")
+        raise AssertionError  # unreachable
+
     async def IngestSubscriptions(
         self, request: api.SubscriptionBatch, context: grpc.aio.ServicerContext
     ) -> api.BatchAck:
