@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.reco.data import load_ratings
-from bench.reco.notes import PARAMS
+from bench.reco.notes import PARAMS, TRIED
 from bench.reco.prequential import Result, learn_rate, run
 from bench.reco.report import markdown, plot
 from services.recommendation.model import SIGNALS, Popularity, Recommender
@@ -50,7 +50,9 @@ def main() -> None:
     plot(model, baseline, args.out / "reco_recall.png")
     load = (load_before, os.getloadavg()[0])
     load_note = f"{load[0]:.1f} at start, {load[1]:.1f} at end, {os.cpu_count()} CPUs"
-    report = markdown(args.data, model, baseline, ablation, PARAMS, load_note, alone)
+    report = markdown(
+        args.data, model, baseline, ablation, PARAMS + "\n\n" + TRIED, load_note, alone
+    )
     (args.out / "reco.md").write_text(report)
     print(
         json.dumps(
