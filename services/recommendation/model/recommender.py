@@ -41,6 +41,8 @@ class Recommender:
     Reads (`recommend`, `similar`, `predict_one` and the row helpers) never
     change any state; randomness in a read (exploration) is derived from
     (seed, viewer, last event time), so the same question gets the same answer.
+    Not thread-safe: call reads and `learn_one` from one thread (or one asyncio
+    loop); a snapshot is `pickle.dumps(model)` taken between two `learn_one`.
     """
 
     def __init__(
