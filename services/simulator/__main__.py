@@ -129,9 +129,13 @@ async def run_simulator(settings: SimulatorSettings, stop: asyncio.Event) -> dic
     try:
         fleet = build_fleet(settings, clock, channels, producer)
         sink, cms = fleet.sink, fleet.cms
+        publishing = None
         if cms is not None:
-            # The catalogue is known before anyone browses (bounded wait if Kafka is away).
-            await cms.publish(fleet.viewers.cat.released_in(-np.inf, clock.start + 86_400.0))
+            # The catalogue should be known before anyone browses; if Kafka is slow or away,
+            # start anyway after 5 s (the publish keeps trying in the background).
+            first = fleet.viewers.cat.released_in(-np.inf, clock.start + 86_400.0)
+            publishing = asyncio.ensure_future(cms.publish(first))
+            await asyncio.wait({publishing}, timeout=5.0)
         fleet.seed_schedule()
         shipping = [
             asyncio.ensure_future(sink.run_stream()),
@@ -145,9 +149,10 @@ async def run_simulator(settings: SimulatorSettings, stop: asyncio.Event) -> dic
         if timer is not None:
             timer.cancel()
         fleet.progress()
-        unsent = await sink.close(shipping, timeout_s=15.0)
-        if cms is not None and cms.pending:
-            await cms.publish([])
+        unsent = await sink.close(shipping, timeout_s=10.0)
+        if publishing is not None and not publishing.done():
+            await asyncio.wait({publishing}, timeout=2.0)
+            publishing.cancel()
         result = summary(fleet, clock, time.monotonic() - t_real0, unsent)
         write_summary(settings.summary_path, result)
         log.info("summary written", extra={"path": str(settings.summary_path)})

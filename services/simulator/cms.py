@@ -28,12 +28,16 @@ class CatalogPublisher:
         self.pending: list[int] = []
         self.published = 0
         self.failures = 0
+        self._busy = False
 
     async def publish(self, rows: Iterable[int] | np.ndarray) -> int:
         """Publish ``rows`` (and anything that failed before); return how many went out now."""
         self.pending.extend(int(r) for r in rows)
         if not self.pending:
             return 0
+        if self._busy:  # one publish at a time; the running one picks these up next time
+            return 0
+        self._busy = True
         batch, self.pending = self.pending, []
         cat = self.catalog
         records = [(cat.ids[r].encode(), cat.to_proto(r).SerializeToString()) for r in batch]
@@ -44,5 +48,10 @@ class CatalogPublisher:
             self.pending = batch + self.pending
             log.warning("catalog publish failed; will retry", extra={"error": str(exc)})
             return 0
+        except BaseException:
+            self.pending = batch + self.pending  # cancelled at shutdown: still unpublished
+            raise
+        finally:
+            self._busy = False
         self.published += len(batch)
         return len(batch)

@@ -70,7 +70,7 @@ class Fleet:
         self.rng = np.random.default_rng([config.seed, 1])
         self.heap: list[tuple[float, int, int]] = []
         self._seq = 0
-        self.sim_t = clock.start
+        self.sim_t = clock.start  # time of the last action started
         self.in_flight = 0
         self._slot = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -187,6 +187,11 @@ class Fleet:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=5.0)
 
+    def frontier(self) -> float:
+        """Simulated time through which every due action has been started."""
+        now = self.clock.now()
+        return min(now, self.heap[0][0]) if self.heap else now
+
     def progress(self) -> None:
         """One progress line on stderr (and the gauges)."""
         now_real = time.monotonic()
@@ -194,13 +199,14 @@ class Fleet:
         t0, sent0 = self._progress_t0
         rate = (sent - sent0) / max(now_real - t0, 1e-9)
         self._progress_t0 = (now_real, sent)
-        lag = max(self.clock.now() - self.sim_t, 0.0)
+        sim_t = self.frontier()
+        lag = max(self.clock.now() - sim_t, 0.0)
         metrics.SIM_LAG.set(lag)
-        metrics.SIM_TIME.set(self.sim_t)
+        metrics.SIM_TIME.set(sim_t)
         v = self.viewers
         subs = sum(s.active and not s.cancelled for s in v.states)
-        stamp = datetime.fromtimestamp(self.sim_t, UTC).strftime("%Y-%m-%d %H:%M")
-        day = (self.sim_t - self.clock.start) / DAY_S
+        stamp = datetime.fromtimestamp(sim_t, UTC).strftime("%Y-%m-%d %H:%M")
+        day = (sim_t - self.clock.start) / DAY_S
         print(
             f"[simulator] sim {stamp} (day {day:.2f}) subscribers {subs} viewing {v.viewing_now}"
             f" | events acked {sent} ({rate:.0f}/s) backlog {self.sink.backlog}"

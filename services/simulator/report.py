@@ -36,7 +36,7 @@ def _experiment(
 def summary(fleet: Fleet, clock: SimClock, real_s: float, unsent: int) -> dict[str, Any]:
     """Everything the run measured, JSON-ready."""
     v = fleet.viewers
-    now_s = fleet.sim_t
+    now_s = fleet.frontier()
     sent = dict(fleet.sink.sent)
     total = sum(sent.values())
     return {
@@ -68,6 +68,7 @@ def summary(fleet: Fleet, clock: SimClock, real_s: float, unsent: int) -> dict[s
             },
             "abr_decisions": dict(v.abr_decisions),
             "catalog_published": fleet.cms.published if fleet.cms is not None else 0,
+            "catalog_unpublished": len(fleet.cms.pending) if fleet.cms is not None else 0,
         },
         "experiments": {
             "recommendation": _experiment(fleet, "rec_arm", REC_POPULARITY, REC_LEARNED, now_s),
