@@ -43,6 +43,7 @@ class FleetConfig:
 
     initial_users: int
     signups_per_day: float = 0.005
+    plan_changes_per_day: float = 0.003
     max_concurrency: int = 256
     backlog_high_water: int = 50_000
     progress_interval_s: float = 5.0
@@ -94,7 +95,7 @@ class Fleet:
     # -- daily tick -----------------------------------------------------------------------------
 
     def day_tick(self, t: float) -> None:
-        """Cancellations, new signups, new releases; then schedule tomorrow's tick."""
+        """Cancellations, plan changes, signups, new releases; then schedule tomorrow's tick."""
         self.days += 1
         v = self.viewers
         active = np.flatnonzero([s.active and not s.cancelled for s in v.states])
@@ -105,6 +106,10 @@ class Fleet:
                     v.cancel(u, t)
                 else:
                     v.states[u].cancel_pending = True  # cancels when this sitting ends
+        if len(active):
+            for u in active[self.rng.random(len(active)) < self.config.plan_changes_per_day]:
+                if not v.states[u].cancelled:
+                    v.change_plan(int(u), t)
         n_new = int(self.rng.poisson(self.config.signups_per_day * self.config.initial_users))
         for _ in range(min(n_new, len(v.states) - self.next_user)):
             self.push(t + float(self.rng.uniform(0.0, DAY_S)), self.next_user)

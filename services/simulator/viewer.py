@@ -66,6 +66,9 @@ BIG_SCREENS = frozenset(
 )
 
 
+PLANS = (sub_pb.PLAN_BASIC, sub_pb.PLAN_STANDARD, sub_pb.PLAN_PREMIUM)
+
+
 class Phase(IntEnum):
     """What the viewer's next action is."""
 
@@ -116,6 +119,7 @@ class ViewerState:
     rec_arm: str
     abr_arm: str
     phase: Phase = Phase.SIGNUP
+    plan: int = sub_pb.PLAN_STANDARD
     active: bool = False
     cancelled: bool = False
     cancel_pending: bool = False
@@ -209,10 +213,10 @@ class Viewers:
         st = self.states[u]
         st.active, st.phase = True, Phase.IDLE
         self.stats.signup_s[u] = t
-        plan = int(st.rng.choice([sub_pb.PLAN_BASIC, sub_pb.PLAN_STANDARD, sub_pb.PLAN_PREMIUM]))
+        st.plan = int(st.rng.choice(PLANS, p=[0.3, 0.5, 0.2]))
         self.svc.sink.emit_subscription(
             self.svc.factory.subscription(
-                self.pop.ids[u], t, self._region(u), "signup", plan=plan, channel="web"
+                self.pop.ids[u], t, self._region(u), "signup", plan=st.plan, channel="web"
             )
         )
         metrics.SIGNUPS.inc()
@@ -231,6 +235,21 @@ class Viewers:
             )
         )
         metrics.CANCELLATIONS.labels(st.rec_arm).inc()
+
+    def change_plan(self, u: int, t: float) -> None:
+        """Move one step up or down the plan ladder (billing's plan-change event)."""
+        st = self.states[u]
+        i = PLANS.index(st.plan)
+        j = min(max(i + (1 if st.rng.random() < 0.5 else -1), 0), len(PLANS) - 1)
+        if j == i:
+            return
+        self.svc.sink.emit_subscription(
+            self.svc.factory.subscription(
+                self.pop.ids[u], t, self._region(u), "plan_change",
+                from_plan=st.plan, to_plan=PLANS[j],
+            )
+        )  # fmt: skip
+        st.plan = PLANS[j]
 
     def is_idle(self, u: int) -> bool:
         """Between sittings (safe to cancel right away)."""
