@@ -41,7 +41,8 @@ from services.simulator.report import summary, write_summary
 from services.simulator.settings import SimulatorSettings
 from services.simulator.sink import TelemetrySink
 from services.simulator.stats import UserStats
-from services.simulator.viewer import Services, Viewers, ViewerState
+from services.simulator.viewer import Viewers
+from services.simulator.world import Services, ViewerState
 
 log = logging.getLogger("simulator")
 
