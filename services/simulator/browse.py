@@ -96,7 +96,8 @@ async def browse(w: World, u: int, st: ViewerState, t: float, *, new_sitting: bo
     pick = w.choice.choose(
         rng, choosable, np.asarray(row_of), np.asarray(pos_of), float(w.pop.pickiness[u])
     )
-    w.stats.visits[u] += 1
+    w.stats.visit(u, float(tastes.mean()) if len(items) else None,
+                  float(tastes[pick]) if pick is not None else None)  # fmt: skip
     w.recent.visit(u, pick is not None)
     metrics.VISITS.labels("true" if pick is not None else "false").inc()
     if pick is None:

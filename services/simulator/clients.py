@@ -22,11 +22,12 @@ True
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 
 from reelstream.abr.v1 import abr_pb2
 from reelstream.abr.v1 import abr_pb2_grpc as abr_grpc
@@ -92,11 +93,23 @@ class _Guarded:
         self.fallbacks = 0
         self.calls = 0
         self.error_codes: Counter[str] = Counter()
+        self.latencies: deque[float] = deque(maxlen=4096)  # recent successful calls, seconds
         self._fallback_metric = metrics.FALLBACKS.labels(service)
 
     def available(self) -> bool:
         """False while the breaker is open (the caller should fall back without calling)."""
         return self.breaker.allow()
+
+    def latency_ms(self) -> dict[str, float]:
+        """p50/p95/p99 of recent successful calls, milliseconds (empty if none)."""
+        if not self.latencies:
+            return {}
+        q = np.percentile(np.asarray(self.latencies) * 1000.0, [50, 95, 99])
+        return {
+            "p50": round(float(q[0]), 2),
+            "p95": round(float(q[1]), 2),
+            "p99": round(float(q[2]), 2),
+        }
 
     def usable(self) -> bool:
         """Like :meth:`available` but without side effects (for scheduling decisions)."""
@@ -125,7 +138,9 @@ class _Guarded:
             self.breaker.failure()
             metrics.RPC_ERRORS.labels(self.service, "CLIENT").inc()
             return None
-        metrics.RPC_SECONDS.labels(self.service, method).observe(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        self.latencies.append(elapsed)
+        metrics.RPC_SECONDS.labels(self.service, method).observe(elapsed)
         self.breaker.success()
         return out
 

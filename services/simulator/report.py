@@ -63,6 +63,7 @@ def summary(fleet: Fleet, clock: SimClock, real_s: float, unsent: int) -> dict[s
                     "errors": c.errors,
                     "errors_by_code": dict(c.error_codes),
                     "fallbacks": c.fallbacks,
+                    "latency_ms": c.latency_ms(),
                 }
                 for c in (v.svc.rec, v.svc.abr)
             },

@@ -115,6 +115,9 @@ class UserStats:
         self.downloaded_s = [0.0] * n
         self.titles = [0] * n
         self.visits = [0] * n
+        self.found = [0] * n  # visits that ended in a pick
+        self.shown_taste = [0.0] * n  # sum over visits of the mean hidden taste of what was shown
+        self.picked_taste = [0.0] * n  # sum of the hidden taste of what was picked
         self.signup_s = [math.nan] * n
         self.cancel_s = [math.nan] * n
 
@@ -124,6 +127,15 @@ class UserStats:
         self.rebuffer_s[u] += rebuffer_s
         self.kbps_s[u] += kbps * chunk_s
         self.downloaded_s[u] += chunk_s
+
+    def visit(self, u: int, shown_taste: float | None, picked_taste: float | None) -> None:
+        """One app visit: the hidden relevance of what was shown, and of the pick (if any)."""
+        self.visits[u] += 1
+        if shown_taste is not None:
+            self.shown_taste[u] += shown_taste
+        if picked_taste is not None:
+            self.found[u] += 1
+            self.picked_taste[u] += picked_taste
 
     def per_user(self, users: np.ndarray, now_s: float) -> dict[str, np.ndarray]:
         """Per-user outcome vectors for ``users`` (signed-up ones) at time ``now_s``."""
@@ -136,16 +148,37 @@ class UserStats:
         end = np.where(np.isnan(cancel), now_s, cancel)
         days = np.maximum((end - signup) / 86_400.0, 1.0 / 24.0)
         played = d > 0
+        visits = np.asarray(self.visits, dtype=float)[users]
+        found = np.asarray(self.found, dtype=float)[users]
+        shown = np.asarray(self.shown_taste)[users]
+        picked = np.asarray(self.picked_taste)[users]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            relevance = {
+                "found_share": np.where(visits > 0, found / visits, np.nan),
+                "shown_taste": np.where(visits > 0, shown / visits, np.nan),
+                "picked_taste": np.where(found > 0, picked / found, np.nan),
+            }
         return {
+            **relevance,
             "hours": w / 3600.0,
             "hours_per_day": w / 3600.0 / days,
             "rebuffer_ratio": np.where(played, r / np.maximum(r + w, 1e-9), np.nan),
             "bitrate_kbps": np.where(played, k / np.maximum(d, 1e-9), np.nan),
             "cancelled": (~np.isnan(cancel)).astype(float),
+            "totals": np.array([w.sum(), r.sum(), k.sum(), d.sum()]),  # watched, stall, kbps*s, s
         }
 
 
-METRICS = ("hours", "hours_per_day", "rebuffer_ratio", "bitrate_kbps", "cancelled")
+METRICS = (
+    "hours",
+    "hours_per_day",
+    "rebuffer_ratio",
+    "bitrate_kbps",
+    "cancelled",
+    "found_share",  # share of app visits where the viewer found something to play
+    "shown_taste",  # hidden relevance of what the rows showed (the simulator's ground truth)
+    "picked_taste",  # hidden relevance of what was picked
+)
 
 
 def arm_figures(values: dict[str, np.ndarray]) -> dict[str, object]:
@@ -155,7 +188,15 @@ def arm_figures(values: dict[str, np.ndarray]) -> dict[str, object]:
         v = values[m][~np.isnan(values[m])]
         out[m] = round(float(v.mean()), 6) if len(v) else None
     out["users_with_playback"] = int((~np.isnan(values["bitrate_kbps"])).sum())
+    # Pooled ratios (sum over users / sum over users): robust to a few heavy-tailed users.
+    tot = values["totals"]
+    out["pooled_rebuffer_ratio"] = _ratio(tot[1], tot[1] + tot[0])
+    out["pooled_bitrate_kbps"] = _ratio(tot[2], tot[3])
     return out
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 6) if b > 0 else None
 
 
 def experiment_readout(

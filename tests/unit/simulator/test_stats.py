@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from services.simulator.stats import Lift, UserStats, t_quantile_975, welch_ci
+from services.simulator.stats import Lift, UserStats, arm_figures, t_quantile_975, welch_ci
 
 
 def test_t_quantiles_match_tables():
@@ -67,3 +67,19 @@ def test_per_user_outcomes():
     assert out["bitrate_kbps"][0] == pytest.approx((750 + 4300) / 2)
     assert math.isnan(out["bitrate_kbps"][1])
     assert list(out["cancelled"]) == [0.0, 1.0, 0.0]
+
+
+def test_relevance_outcomes_and_pooled_ratios():
+    s = UserStats(2)
+    s.signup_s = [0.0, 0.0]
+    s.visit(0, shown_taste=0.5, picked_taste=1.5)
+    s.visit(0, shown_taste=-0.5, picked_taste=None)
+    s.chunk(0, played_s=96.0, rebuffer_s=4.0, kbps=1000, chunk_s=4.0)
+    s.chunk(1, played_s=100.0, rebuffer_s=0.0, kbps=3000, chunk_s=4.0)
+    out = s.per_user(np.array([0, 1]), now_s=86_400.0)
+    assert out["found_share"][0] == 0.5 and out["shown_taste"][0] == 0.0
+    assert out["picked_taste"][0] == 1.5 and math.isnan(out["found_share"][1])
+    figures = arm_figures(out)
+    assert figures["pooled_rebuffer_ratio"] == pytest.approx(4.0 / 200.0)
+    assert figures["pooled_bitrate_kbps"] == 2000.0
+    assert figures["rebuffer_ratio"] == pytest.approx((0.04 + 0.0) / 2)
