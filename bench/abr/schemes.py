@@ -1,14 +1,16 @@
-"""The service's scheme as the benchmark builds it, and the ablation variants measured."""
+"""The service's scheme as the benchmark builds it, and every variant measured on the way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
 from services.abr.predictor import ThroughputPredictor
 from services.abr.qoe import QoE
 from services.abr.session import SessionStore
+
+WIDE = (0.05, 0.2, 0.5, 0.8, 0.95)
 
 
 @dataclass(frozen=True)
@@ -17,42 +19,143 @@ class Variant:
 
     label: str
     what: str
-    levels: tuple[float, ...] = (0.05, 0.2, 0.5, 0.8, 0.95)
-    horizon: int = 5
+    levels: tuple[float, ...] = WIDE
+    blocks: tuple[int, ...] = (1, 1, 1, 2)
     terminal_weight: float = 0.3
     terminal_buffer_s: float = 20.0
+    terminal_shape: str = "capped"
+    target_chunks: int = 4
+    forgetting: float = 0.999
     session_scale: float = 0.0
-    forgetting: float = 0.9999
+    outage: tuple[float, float] | None = None
+    volatility_edges: tuple[float, ...] = ()
+    next_model: bool = False
     warmup: bool = True
-    extra: dict[str, float] = field(default_factory=dict)
 
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
         """A fresh engine for this configuration."""
         planner = MpcPlanner(
             QoE.linear(ladder_kbps),
-            horizon=self.horizon,
+            blocks=self.blocks,
             terminal_weight=self.terminal_weight,
             terminal_buffer_s=self.terminal_buffer_s,
+            terminal_shape=self.terminal_shape,
         )
         return AbrEngine(
             ladder_kbps,
             planner=planner,
-            predictor=ThroughputPredictor(forgetting=self.forgetting),
+            predictor=ThroughputPredictor(
+                forgetting=self.forgetting, volatility_edges=self.volatility_edges
+            ),
             store=SessionStore(idle_ttl_s=3600.0, max_sessions=1000),
             scenario_levels=self.levels,
             session_scale=self.session_scale,
+            target_chunks=self.target_chunks,
+            outage=self.outage,
+            next_predictor=ThroughputPredictor(forgetting=self.forgetting)
+            if self.next_model
+            else None,
         )
 
 
-DEFAULT = Variant("service", "chosen configuration")
+DEFAULT = Variant(
+    "service",
+    "chosen (best warm-up score): q .05-.95, terminal 0.3/s to 20 s, 4-chunk target,"
+    " moves (1,1,1,2), RLS forgetting 0.999",
+)
+
+_EXHAUSTIVE = replace(
+    DEFAULT, blocks=(1, 1, 1, 1, 1), terminal_weight=0.0, target_chunks=1, forgetting=0.9999
+)
 
 # Every idea measured, in the order tried; the runner re-measures each one.
 ABLATION = (
-    Variant("median only", "point forecast (RLS median), no uncertainty", levels=(0.5,), terminal_weight=0.0),
-    Variant("q .1-.9", "expected QoE over error quantiles .1/.3/.5/.7/.9", levels=(0.1, 0.3, 0.5, 0.7, 0.9), terminal_weight=0.0),
-    Variant("q .2/.5/.8", "three central quantiles", levels=(0.2, 0.5, 0.8), terminal_weight=0.0),
-    Variant("q .05-.95", "wider tails .05/.2/.5/.8/.95", terminal_weight=0.0),
-    Variant("q .01-.8", "heavier low tail .01/.05/.2/.5/.8", levels=(0.01, 0.05, 0.2, 0.5, 0.8), terminal_weight=0.0),
-    Variant("+terminal 0.3", "q .05-.95 + terminal buffer value 0.3/s up to 20 s"),
-    Variant("no warm-up", "as chosen, population model not warmed on cooked_traces", warmup=False),
+    replace(
+        _EXHAUSTIVE,
+        label="median only",
+        what="RLS point forecast, no uncertainty, exhaustive 6^5",
+        levels=(0.5,),
+    ),
+    replace(
+        _EXHAUSTIVE,
+        label="q .1-.9",
+        what="expected QoE over error quantiles .1/.3/.5/.7/.9",
+        levels=(0.1, 0.3, 0.5, 0.7, 0.9),
+    ),
+    replace(
+        _EXHAUSTIVE, label="q .2/.5/.8", what="three central quantiles", levels=(0.2, 0.5, 0.8)
+    ),
+    replace(_EXHAUSTIVE, label="q .05-.95", what="wider tails .05/.2/.5/.8/.95"),
+    replace(
+        _EXHAUSTIVE,
+        label="q .01-.8",
+        what="heavier low tail .01/.05/.2/.5/.8",
+        levels=(0.01, 0.05, 0.2, 0.5, 0.8),
+    ),
+    replace(
+        _EXHAUSTIVE,
+        label="outage scenario",
+        what="q .05-.95 + a 3% scenario at 0.2x the worst",
+        outage=(0.2, 0.03),
+    ),
+    replace(
+        _EXHAUSTIVE,
+        label="session scaling",
+        what="q .05-.95 widened by session/population error ratio^0.5",
+        session_scale=0.5,
+    ),
+    replace(
+        _EXHAUSTIVE,
+        label="+ terminal 0.3",
+        what="q .05-.95 + buffer value 0.3/s up to 20 s at the horizon",
+        terminal_weight=0.3,
+    ),
+    replace(
+        _EXHAUSTIVE,
+        label="terminal exp",
+        what="saturating terminal value 20(1-e^(-b/20))",
+        terminal_weight=0.3,
+        terminal_shape="exp",
+    ),
+    replace(
+        _EXHAUSTIVE,
+        label="+ 3-chunk target",
+        what="model learns the harmonic mean of the next 3 chunks",
+        terminal_weight=0.3,
+        target_chunks=3,
+    ),
+    replace(
+        _EXHAUSTIVE,
+        label="4-chunk target",
+        what="... of the next 4 chunks",
+        terminal_weight=0.3,
+        target_chunks=4,
+    ),
+    replace(DEFAULT, label="horizon 6", what="moves (1,1,1,1,2)", blocks=(1, 1, 1, 1, 2)),
+    replace(DEFAULT, label="horizon 8", what="moves (1,1,2,4)", blocks=(1, 1, 2, 4)),
+    replace(DEFAULT, label="3 moves", what="moves (1,1,3)", blocks=(1, 1, 3)),
+    replace(
+        DEFAULT,
+        label="forgetting .9999",
+        what="moves (1,1,1,2) with slower RLS forgetting 0.9999",
+        forgetting=0.9999,
+    ),
+    replace(
+        DEFAULT,
+        label="volatility bands",
+        what="error quantiles per band of recent volatility (std5 < .1, < .3, >= .3)",
+        volatility_edges=(0.1, 0.3),
+    ),
+    replace(
+        DEFAULT,
+        label="next-chunk model",
+        what="second RLS model for the first chunk of the plan",
+        next_model=True,
+    ),
+    replace(
+        DEFAULT,
+        label="no warm-up",
+        what="population model not warmed on cooked_traces",
+        warmup=False,
+    ),
 )

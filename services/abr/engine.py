@@ -64,6 +64,8 @@ class AbrEngine:
         chunk_s: float = 4.0,
         session_scale: float = 0.0,
         target_chunks: int = 1,
+        outage: tuple[float, float] | None = None,
+        next_predictor: ThroughputPredictor | None = None,
     ) -> None:
         self.ladder_kbps = np.asarray(ladder_kbps, dtype=float)
         self.planner = planner or MpcPlanner(QoE.linear(ladder_kbps), chunk_s=chunk_s)
@@ -80,6 +82,10 @@ class AbrEngine:
         if not 1 <= target_chunks <= self.store.history:
             raise ValueError("target_chunks must be between 1 and the session history length")
         self.target_chunks = target_chunks
+        self.outage = outage
+        # Optional second model of the very next chunk alone (the one the decision commits to);
+        # the main model then covers the rest of the horizon.
+        self.next_predictor = next_predictor
 
     # -- session lifecycle -------------------------------------------------
     def start_session(
@@ -133,6 +139,8 @@ class AbrEngine:
         x = self.features(state)
         state.errors.append(math.log(rate) - self.predictor.predict_log(x))
         state.pending.append(x)
+        if self.next_predictor is not None:
+            self.next_predictor.learn_one(x, rate, state.context)
         state.log_rates.append(math.log(rate))
         k = self.target_chunks
         if len(state.pending) >= k:
@@ -150,8 +158,9 @@ class AbrEngine:
     # -- deciding ----------------------------------------------------------
     def scenarios(self, state: SessionState, buffer_s: float) -> np.ndarray:
         """Payload-rate scenarios (bytes/s) for the next chunks, one per error quantile."""
-        mu = self.predictor.predict_log(self.features(state, buffer_s))
-        errors = self.predictor.error_quantiles()[self._level_index]
+        x = self.features(state, buffer_s)
+        mu = self.predictor.predict_log(x)
+        errors = self.predictor.error_quantiles(x)[self._level_index]
         if self.session_scale and len(state.errors) >= 2 and self.predictor.abs_error.n:
             # A session more volatile than the population gets proportionally wider scenarios.
             ratio = float(np.mean(np.abs(state.errors))) / max(self.predictor.abs_error.get(), 1e-6)
@@ -159,7 +168,14 @@ class AbrEngine:
             errors = (
                 centre + (errors - centre) * float(np.clip(ratio, 0.5, 3.0)) ** self.session_scale
             )
-        return np.exp(mu + errors)
+        rates = np.exp(mu + errors)
+        if self.next_predictor is None:
+            return rates
+        nxt = self.next_predictor
+        first = np.exp(nxt.predict_log(x) + nxt.error_quantiles(x)[self._level_index])
+        per_chunk = np.repeat(rates[:, None], self.planner.horizon, axis=1)
+        per_chunk[:, 0] = first
+        return per_chunk
 
     def select(
         self,
@@ -189,11 +205,20 @@ class AbrEngine:
         if last is None:
             last = 0
         rates = self.scenarios(state, buffer_s)
+        weights = None
+        if self.outage is not None:
+            # One extra pessimistic scenario: the link collapses to a fraction of the worst case.
+            factor, mass = self.outage
+            if rates.ndim == 2:
+                raise ValueError("the outage scenario needs a single horizon model")
+            rates = np.append(rates, rates.min() * factor)
+            weights = np.append(np.full(len(rates) - 1, (1.0 - mass) / (len(rates) - 1)), mass)
         plan = self.planner.plan(
             buffer_s=buffer_s,
             last_rung=last,
             sizes=sizes_ahead,
             rates=rates,
+            weights=weights,
             rtt_s=self.default_rtt_s if rtt_s is None else rtt_s,
             max_rung=cap,
             video_continues=video_continues,
@@ -204,6 +229,8 @@ class AbrEngine:
 
     def _median(self, rates: np.ndarray) -> float:
         """Median scenario rate (the 0.5 level when it is a scenario, else the middle one)."""
+        if rates.ndim == 2:
+            rates = rates[:, 0]
         if 0.5 in self.scenario_levels:
             return float(rates[self.scenario_levels.index(0.5)])
         return float(np.sort(rates)[len(rates) // 2])

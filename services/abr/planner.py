@@ -50,37 +50,47 @@ class MpcPlanner:
         buffer_cap_s: float = 60.0,
         terminal_weight: float = 0.0,
         terminal_buffer_s: float = 20.0,
+        terminal_shape: str = "capped",
+        blocks: tuple[int, ...] | None = None,
     ) -> None:
-        if not 1 <= horizon <= 6:
-            raise ValueError("horizon must be 1..6 chunks (6**7 sequences is too slow)")
+        # Move blocking: rung moves may be held over several chunks, e.g. (1, 1, 2, 4) plans
+        # 8 chunks with 4 free moves (6**4 sequences) instead of 6**8.
+        self.blocks = tuple(blocks) if blocks else (1,) * horizon
+        if not 1 <= len(self.blocks) <= 6 or min(self.blocks) < 1:
+            raise ValueError("need 1..6 moves of at least one chunk (6**7 sequences is too slow)")
         self.qoe = qoe
-        self.horizon = horizon
+        self.horizon = sum(self.blocks)
+        self._move_of = [j for j, m in enumerate(self.blocks) for _ in range(m)]
         self.chunk_s = chunk_s
         self.buffer_cap_s = buffer_cap_s
         self.terminal_weight = terminal_weight
         self.terminal_buffer_s = terminal_buffer_s
+        if terminal_shape not in ("capped", "exp"):
+            raise ValueError("terminal_shape is 'capped' (linear up to the cap) or 'exp'")
+        self.terminal_shape = terminal_shape
         self.n_rungs = len(qoe.utility)
         self._static: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def _static_terms(self, last: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Utility sum, switch sum and max rung of every sequence (flat), cached per key."""
+        """Utility sum, switch sum and max rung of every move sequence (flat), cached per key."""
         key = (last, length)
         cached = self._static.get(key)
         if cached is not None:
             return cached
         u = self.qoe.utility
         r = self.n_rungs
+        counts = np.bincount(self._move_of[:length])
         util = np.zeros(())
         smooth = np.zeros(())
         top = np.zeros((), dtype=int)
         prev = np.full((), u[last])
-        for t in range(length):
-            shape = (1,) * t + (r,)
-            ut = u.reshape(shape)
-            util = util[..., None] + ut
-            smooth = smooth[..., None] + np.abs(ut - prev[..., None])
+        for j, count in enumerate(counts):
+            shape = (1,) * j + (r,)
+            uj = u.reshape(shape)
+            util = util[..., None] + count * uj
+            smooth = smooth[..., None] + np.abs(uj - prev[..., None])
             top = np.maximum(top[..., None], np.arange(r).reshape(shape))
-            prev = np.broadcast_to(ut, smooth.shape)
+            prev = np.broadcast_to(uj, smooth.shape)
         cached = (
             util.ravel().astype(np.float32),
             smooth.ravel().astype(np.float32),
@@ -104,7 +114,8 @@ class MpcPlanner:
     ) -> Plan:
         """Best first rung for chunk sizes ``sizes`` (rungs x chunks ahead, bytes).
 
-        ``rates`` are payload-rate scenarios (bytes/s) with ``weights`` (uniform
+        ``rates`` are payload-rate scenarios (bytes/s), shape (S,) held over the
+        horizon or (S, chunks) per chunk ahead, with ``weights`` (uniform
         by default); ``max_rung`` caps every chunk of the plan (device cap);
         ``video_continues`` turns the terminal buffer value on.
         """
@@ -117,18 +128,22 @@ class MpcPlanner:
         w = np.full(s, 1.0 / s) if weights is None else np.asarray(weights, float) / np.sum(weights)
         cap = r - 1 if max_rung is None else int(min(max(max_rung, 0), r - 1))
         # float32 halves the memory traffic of the (S, R**T) arrays; the QoE terms need no more.
-        download = (sizes[:, :length].T[None, :, :] / rates[:, None, None] + rtt_s).astype(
+        per_chunk = rates[:, :length] if rates.ndim == 2 else rates[:, None]
+        download = (sizes[:, :length].T[None, :, :] / per_chunk[:, :, None] + rtt_s).astype(
             np.float32
         )  # (S, T, R)
         terminal = bool(self.terminal_weight and video_continues)
         buffer = np.full((s,), buffer_s, dtype=np.float32)
         rebuf = np.zeros((s,), dtype=np.float32)
+        moves = self._move_of[:length]
         for t in range(length):
-            d = download[:, t, :].reshape((s,) + (1,) * t + (r,))
-            b = buffer[..., None]
+            j = moves[t]
+            d = download[:, t, :].reshape((s,) + (1,) * j + (r,))
+            fresh = t == 0 or moves[t - 1] != j
+            b = buffer[..., None] if fresh else buffer
             stall = d - b
             np.maximum(stall, 0.0, out=stall)
-            rebuf = rebuf[..., None] + stall
+            rebuf = (rebuf[..., None] if fresh else rebuf) + stall
             if t < length - 1 or terminal:
                 # The buffer after the last chunk only matters when it carries a value.
                 buffer = b - d
@@ -141,15 +156,23 @@ class MpcPlanner:
         q = self.qoe
         value = util - q.smooth_penalty * smooth - q.rebuffer_penalty * exp_rebuf
         if terminal:
-            kept = np.minimum(buffer.reshape(s, -1), self.terminal_buffer_s)
+            left = buffer.reshape(s, -1)
+            if self.terminal_shape == "exp":
+                # Saturating: the first seconds of buffer are worth most, later ones less and less.
+                ref = self.terminal_buffer_s
+                kept = ref * (1.0 - np.exp(-left / ref))
+            else:
+                kept = np.minimum(left, self.terminal_buffer_s)
             value = value + self.terminal_weight * (w32 @ kept)
         allowed = top <= cap
         masked = np.where(allowed, value, -np.inf)
         best = int(np.argmax(masked))
-        block = r ** (length - 1)
+        n_moves = moves[-1] + 1
+        block = r ** (n_moves - 1)
         rung = best // block
-        seq = tuple(int(v) for v in np.unravel_index(best, (r,) * length))
-        median_rate = float(np.exp(w @ np.log(rates)))  # geometric mean of the scenarios
+        seq = tuple(int(v) for v in np.unravel_index(best, (r,) * n_moves))
+        first = rates[:, 0] if rates.ndim == 2 else rates
+        median_rate = float(np.exp(w @ np.log(first)))  # geometric mean of the scenarios
         predicted = float(sizes[rung, 0] / median_rate + rtt_s)
         reason = self._reason(
             rung,

@@ -142,8 +142,11 @@ class ThroughputPredictor:
         ridge: float = 1.0,
         levels: Sequence[float] = DEFAULT_LEVELS,
         default_prior: float = DEFAULT_PRIOR_LOG_RATE,
+        max_cov_trace: float = 1e4,
+        volatility_edges: Sequence[float] = (),
     ) -> None:
         self.forgetting = forgetting
+        self.max_cov_trace = max_cov_trace
         self.ridge = ridge
         self.levels = tuple(levels)
         d = len(FEATURES)
@@ -152,9 +155,20 @@ class ThroughputPredictor:
         self.weights[FEATURES.index("hmean5")] = 1.0
         self.cov = np.eye(d) / ridge
         self.quantiles = [stats.Quantile(q) for q in self.levels]
+        # Heteroscedastic errors: one quantile set per band of recent session volatility
+        # ("std5"), used once the band has seen enough errors.
+        self.volatility_edges = tuple(volatility_edges)
+        self.band_quantiles = [
+            [stats.Quantile(q) for q in self.levels] for _ in range(len(self.volatility_edges) + 1)
+        ]
+        self.band_counts = [0] * (len(self.volatility_edges) + 1)
         self.abs_error = stats.Mean()
         self.population = PopulationPrior(default_prior)
         self.n_learned = 0
+        # Range of log rates seen so far: predictions are clamped to it (plus a margin), so a
+        # poorly excited direction of the regression can never forecast an absurd rate.
+        self.low = math.inf
+        self.high = -math.inf
 
     @staticmethod
     def vector(x: Mapping[str, float]) -> np.ndarray:
@@ -167,22 +181,36 @@ class ThroughputPredictor:
 
     def predict_log(self, x: Mapping[str, float]) -> float:
         """Point prediction of the next chunk's log payload rate (log bytes/s)."""
-        return float(self.weights @ self.vector(x))
+        raw = float(self.weights @ self.vector(x))
+        if self.n_learned:
+            return min(max(raw, self.low - 1.0), self.high + 1.0)
+        return raw
 
     def predict_one(self, x: Mapping[str, float]) -> float:
         """Median next-chunk payload rate in bytes/s."""
-        return math.exp(self.predict_log(x) + self.error_quantile(0.5))
+        return math.exp(self.predict_log(x) + self.error_quantile(0.5, x))
 
-    def error_quantile(self, level: float) -> float:
+    def _band(self, x: Mapping[str, float] | None) -> int | None:
+        """Volatility band of a feature dict, if bands are configured and the band is warm."""
+        if x is None or not self.volatility_edges:
+            return None
+        band = int(np.searchsorted(self.volatility_edges, x.get("std5", 0.0), side="right"))
+        return band if self.band_counts[band] >= 50 else None
+
+    def error_quantile(self, level: float, x: Mapping[str, float] | None = None) -> float:
         """Tracked quantile of log(actual / predicted) at one of ``levels`` (0 before data)."""
-        i = self.levels.index(level)
-        return float(self.quantiles[i].get() or 0.0) if self.n_learned >= 20 else 0.0
+        return float(self.error_quantiles(x)[self.levels.index(level)])
 
-    def error_quantiles(self) -> np.ndarray:
-        """All tracked error quantiles, in level order (zeros while too few errors are seen)."""
+    def error_quantiles(self, x: Mapping[str, float] | None = None) -> np.ndarray:
+        """All tracked error quantiles in level order, for the volatility band of ``x`` if given.
+
+        Zeros while too few errors are seen.
+        """
         if self.n_learned < 20:
             return np.zeros(len(self.levels))
-        return np.asarray([q.get() or 0.0 for q in self.quantiles])
+        band = self._band(x)
+        source = self.quantiles if band is None else self.band_quantiles[band]
+        return np.asarray([q.get() or 0.0 for q in source])
 
     def predict_download_s(self, x: Mapping[str, float], size_bytes: float, rtt_s: float) -> float:
         """Median download time of a chunk of ``size_bytes``."""
@@ -196,14 +224,32 @@ class ThroughputPredictor:
             raise ValueError(f"throughput must be positive and finite, got {y}")
         target = math.log(y)
         v = self.vector(x)
-        error = target - float(self.weights @ v)
+        error = target - self.predict_log(x)
         if self.n_learned:
             for q in self.quantiles:
                 q.update(error)
+            if self.volatility_edges:
+                band = int(np.searchsorted(self.volatility_edges, x.get("std5", 0.0), side="right"))
+                self.band_counts[band] += 1
+                for q in self.band_quantiles[band]:
+                    q.update(error)
             self.abs_error.update(abs(error))
         pv = self.cov @ v
-        gain = pv / (self.forgetting + float(v @ pv))
+        denom = self.forgetting + float(v @ pv)
+        if denom <= 0.0 or not math.isfinite(denom):
+            # Rounding broke positive definiteness: restart the covariance, keep the weights.
+            self.cov = np.eye(len(v)) / self.ridge
+            pv = self.cov @ v
+            denom = self.forgetting + float(v @ pv)
+        gain = pv / denom
         self.weights = self.weights + gain * error
-        self.cov = (self.cov - np.outer(gain, pv)) / self.forgetting
+        self.cov = self.cov - np.outer(gain, pv)
+        self.cov = 0.5 * (self.cov + self.cov.T)  # keep it symmetric against rounding drift
+        # Forgetting inflates the covariance in directions the data never excites (windup);
+        # stop inflating once it is as uncertain as the prior allows.
+        if float(np.trace(self.cov)) < self.max_cov_trace:
+            self.cov /= self.forgetting
+        self.low = min(self.low, target)
+        self.high = max(self.high, target)
         self.population.learn_one(context or {}, target)
         self.n_learned += 1

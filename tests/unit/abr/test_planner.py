@@ -48,11 +48,12 @@ def test_switch_penalty_reason_means_smoothing_decided():
     found = 0
     for rate in np.linspace(40e3, 700e3, 60):
         for last in (0, 5):
-            kwargs = dict(buffer_s=8.0, last_rung=last, sizes=SIZES, rates=np.array([rate]))
-            plan = planner.plan(**kwargs)
+            rates = np.array([rate])
+            plan = planner.plan(buffer_s=8.0, last_rung=last, sizes=SIZES, rates=rates)
             if plan.reason == "switch penalty":
                 found += 1
-                assert no_smooth.plan(**kwargs).rung != plan.rung
+                other = no_smooth.plan(buffer_s=8.0, last_rung=last, sizes=SIZES, rates=rates)
+                assert other.rung != plan.rung
     assert found > 0
 
 
@@ -82,3 +83,44 @@ def test_qoe_variants_change_the_objective():
     assert log.qoe.rebuffer_penalty == 2.66 and hd.qoe.rebuffer_penalty == 8.0
     with pytest.raises(ValueError):
         QoE.named("nope", LADDER)
+
+
+def brute_force(planner, buffer_s, last, sizes, rates, weights, rtt, blocks):
+    """Plain-Python scoring of every move sequence: the reference the vectorised planner must match."""
+    import itertools
+
+    u, q = planner.qoe.utility, planner.qoe
+    best: tuple[float, tuple[int, ...]] = (-np.inf, ())
+    for moves in itertools.product(range(len(u)), repeat=len(blocks)):
+        seq = [m for m, n in zip(moves, blocks, strict=True) for _ in range(n)]
+        value, prev = 0.0, last
+        for rung in seq:
+            value += u[rung] - q.smooth_penalty * abs(u[rung] - u[prev])
+            prev = rung
+        for rate, w in zip(rates, weights, strict=True):
+            b = buffer_s
+            for t, rung in enumerate(seq):
+                d = sizes[rung, t] / rate + rtt
+                value -= w * q.rebuffer_penalty * max(d - b, 0.0)
+                b = min(max(b - d, 0.0) + planner.chunk_s, planner.buffer_cap_s)
+            value += w * planner.terminal_weight * min(b, planner.terminal_buffer_s)
+        if value > best[0] + 1e-9:
+            best = (value, moves)
+    return best
+
+
+@pytest.mark.parametrize("blocks", [(1, 1, 1), (1, 2, 1), (2, 2)])
+def test_vectorised_plan_matches_brute_force(blocks):
+    rng = np.random.default_rng(11)
+    planner = MpcPlanner(QoE.linear(LADDER), blocks=blocks, terminal_weight=0.3)
+    for _ in range(6):
+        sizes = SIZES[:, :4] * rng.uniform(0.7, 1.3, (6, 4))
+        rates = rng.uniform(5e4, 8e5, 3)
+        weights = np.array([0.2, 0.5, 0.3])
+        buffer_s, last = float(rng.uniform(0, 30)), int(rng.integers(6))
+        plan = planner.plan(
+            buffer_s=buffer_s, last_rung=last, sizes=sizes, rates=rates, weights=weights, rtt_s=0.08
+        )
+        value, moves = brute_force(planner, buffer_s, last, sizes, rates, weights, 0.08, blocks)
+        assert plan.value == pytest.approx(value, rel=1e-4, abs=1e-3)
+        assert plan.sequence == moves

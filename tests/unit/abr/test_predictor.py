@@ -79,7 +79,9 @@ def test_reads_do_not_mutate_the_model():
     for i in range(5):
         engine.select("s", buffer_s=float(i), sizes_ahead=SIZES, now=30.0 + i)
         engine.select(f"unknown{i}", buffer_s=0.0, now=30.0 + i)
-        engine.predictor.predict_one(engine.features(engine.store.peek("s")))
+        state = engine.store.peek("s")
+        assert state is not None
+        engine.predictor.predict_one(engine.features(state))
     assert pickle.dumps(engine.predictor) == model
 
 
@@ -101,3 +103,22 @@ def test_same_events_same_decisions():
         return out
 
     assert run() == run()
+
+
+def test_next_chunk_model_and_volatility_bands_plug_in():
+    engine = AbrEngine(
+        LADDER,
+        predictor=ThroughputPredictor(volatility_edges=(0.1, 0.3)),
+        next_predictor=ThroughputPredictor(),
+    )
+    engine.start_session("s", now=0.0)
+    rng = np.random.default_rng(5)
+    for i in range(80):
+        feed(engine, "s", float(rng.uniform(1e5, 6e5)), 1, start=float(i))
+    state = engine.store.peek("s")
+    assert state is not None
+    rates = engine.scenarios(state, 10.0)
+    assert rates.shape == (5, engine.planner.horizon)
+    assert np.all(np.diff(rates[:, 0]) >= 0)  # scenarios follow the quantile order
+    d = engine.select("s", buffer_s=10.0, sizes_ahead=SIZES, now=100.0)
+    assert 0 <= d.rung < len(LADDER) and d.predicted_download_s > 0
