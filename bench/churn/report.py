@@ -137,7 +137,8 @@ def markdown(
         f"{summary['unexplained_share']:.0%} of cancellations fell in the unexplained hazard band.",
         f"- Events delivered: {res.events} (late within 48 h: 5 %, beyond: 0.3 %, duplicated: 1 %); "
         f"dropped as too late: {res.dropped_late}; duplicates ignored: {res.duplicates}.",
-        f"- Snapshots to churn: {res.snapshots}; labelled (queued every >= 4 days per user): "
+        f"- Snapshots to churn: {res.snapshots}; labelled (queued at most every "
+        f"{res.model.labeler.min_gap_s / DAY_S:.0f} days per user): "
         f"{len(res.records.label)}, positive rate {ev['positive_rate']:.1%}; labels disagreeing with the "
         f"simulator's truth (very late cancel events): {ev['label_mismatch']}.",
         "",
