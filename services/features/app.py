@@ -198,5 +198,15 @@ def create_app(settings: FeaturesSettings) -> faust.App:
                 await ticks_topic.send(key=key, value=TICK + repr(now).encode())
         metrics.USERS.set(users)
 
+    @app.on_partitions_assigned.connect
+    def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        tps = args[0] if args else kwargs.get("assigned", set())
+        metrics.ASSIGNED.set(sum(1 for tp in tps if tp.topic == names.playback))
+        metrics.RECOVERING.set(1)
+
+    @app.on_rebalance_complete.connect
+    def recovered(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        metrics.RECOVERING.set(0)
+
     app.reelstream = {"table": table, "tracker": tracker, "engage": engage}  # type: ignore[attr-defined]
     return app

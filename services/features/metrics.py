@@ -25,3 +25,11 @@ LAG = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 USERS = Gauge("reelstream_features_users", "Users with engagement state on this worker.")
+ASSIGNED = Gauge(
+    "reelstream_features_assigned_partitions",
+    "Playback partitions this worker owns after the last rebalance.",
+)
+RECOVERING = Gauge(
+    "reelstream_features_recovering",
+    "1 from a partition assignment until its tables are recovered.",
+)

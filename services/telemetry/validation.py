@@ -13,7 +13,7 @@ happy path.
 >>> ev = pb.PlaybackEvent(event_id="e1", user_id="u1", session_id="s1", title_id="t1",
 ...                       event_time_ms=1_700_000_000_000, rating=pb.Rating(value=9))
 >>> validate_playback(ev, 1_700_000_000_000, limits)
-Problem(field='rating.value', code='OUT_OF_RANGE', reason='value must be within [0.5, 5], got 9')
+Problem(field='rating.value', code='OUT_OF_RANGE', reason='rating.value must be within [0.5, 5], got 9')
 """
 
 from __future__ import annotations
@@ -77,8 +77,7 @@ class Limits:
 
 
 def _range(field: str, x: float, lo: float, hi: float) -> Problem:
-    name = field.rsplit(".", 1)[-1]
-    return Problem(field, "OUT_OF_RANGE", f"{name} must be within [{lo:g}, {hi:g}], got {x:g}")
+    return Problem(field, "OUT_OF_RANGE", f"{field} must be within [{lo:g}, {hi:g}], got {x:g}")
 
 
 def _id_problem(value: str, field: str, limits: Limits, required: bool) -> Problem | None:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -37,9 +38,10 @@ class Worker:
             "FEATURES_WEB_PORT": str(free_port()),
             "FEATURES_TICK_INTERVAL_S": "1",
             "FEATURES_EMIT_INTERVAL_HOURS": "0",
-            "FEATURES_LOG_LEVEL": os.environ.get("FEATURES_TEST_LOG_LEVEL", "WARNING"),
+            "FEATURES_LOG_LEVEL": "INFO",
         }
         self.log = log
+        self.metrics_port = int(env["FEATURES_METRICS_PORT"])
         self._log_fh = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "services.features"],
@@ -47,6 +49,25 @@ class Worker:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=self._log_fh,
+        )
+
+    def gauge(self, name: str) -> float | None:
+        """A gauge from the worker's /metrics (None while it does not answer)."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1
+            ) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def tail(self) -> str:
+        return f"--- {self.log.name} ---\n" + "\n".join(
+            self.log.read_text(errors="replace").splitlines()[-15:]
         )
 
     def stop(self) -> None:
@@ -57,6 +78,23 @@ class Worker:
             self.proc.kill()
             self.proc.wait()
         self._log_fh.close()
+
+
+def settled(workers: list[Worker], timeout_s: float = 120.0) -> None:
+    """Wait until the workers own all six playback partitions between them and none is recovering."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        owned = [w.gauge("reelstream_features_assigned_partitions") for w in workers]
+        busy = [w.gauge("reelstream_features_recovering") for w in workers]
+        if (
+            None not in owned
+            and sum(o or 0 for o in owned) == 6
+            and all((o or 0) > 0 for o in owned)
+            and all(b == 0 for b in busy)
+        ):
+            return
+        time.sleep(0.5)
+    raise AssertionError("rebalance did not settle:\n" + "\n".join(w.tail() for w in workers))
 
 
 def sessions(users: list[str], day: int, base_ms: int, tag: str) -> list[pb.PlaybackEvent]:
@@ -115,7 +153,7 @@ class Snapshots:
             out[user] = (int(st.max_time * 1000), tracker.features(st, st.max_time)["sessions_28d"])
         return out
 
-    def wait(self, timeout_s: float = 90.0) -> None:
+    def wait(self, timeout_s: float = 120.0, workers: list[Worker] | None = None) -> None:
         want = self.expected()
         deadline = time.monotonic() + timeout_s
         got: dict[str, tuple[int, float]] = {}
@@ -131,7 +169,10 @@ class Snapshots:
             if all(got.get(u) == pytest.approx(w) for u, w in want.items()):
                 return
         missing = {u: (w, got.get(u)) for u, w in want.items() if got.get(u) != pytest.approx(w)}
-        raise AssertionError(f"{len(missing)} users off (want, got): {list(missing.items())[:4]}")
+        logs = "\n".join(w.tail() for w in workers or [])
+        raise AssertionError(
+            f"{len(missing)} users off (want, got): {list(missing.items())[:4]}\n{logs}"
+        )
 
     def close(self) -> None:
         self.c.close()
@@ -182,15 +223,17 @@ def test_rebalance_two_workers_one_stopped(
     a = Worker(kafka_bootstrap, topics, tmp_path / "a", tmp_path / "a.log")
     b: Worker | None = None
     try:
+        settled([a])
         produce(kafka_bootstrap, topics.playback, send(sessions(users, 1, base, "r")))
-        snaps.wait()  # a owns every partition
+        snaps.wait(workers=[a])  # a owns every partition
         b = Worker(kafka_bootstrap, topics, tmp_path / "b", tmp_path / "b.log")
-        time.sleep(15)  # b joins; half the partitions (and their table state) move to it
+        settled([a, b])  # half the partitions, and their table state, moved to b
         produce(kafka_bootstrap, topics.playback, send(sessions(users, 2, base, "r")))
-        snaps.wait(timeout_s=120)
+        snaps.wait(workers=[a, b])
         b.stop()  # its partitions move back to a, which recovers b's writes from the changelog
+        settled([a])
         produce(kafka_bootstrap, topics.playback, send(sessions(users, 3, base, "r")))
-        snaps.wait(timeout_s=120)
+        snaps.wait(workers=[a])
     finally:
         a.stop()
         if b is not None:
