@@ -73,11 +73,14 @@ class PositiveMF:
 
     def scores(self, user: int, n: int) -> np.ndarray:
         """Scores of item rows 0..n-1 for a user row (zeros if the user is unknown)."""
-        out = np.zeros(n, dtype=np.float64)
         if not (0 <= user < self.user_live.shape[0] and self.user_live[user]):
-            return out
+            return np.zeros(n, dtype=np.float64)
         m = min(n, self.q.shape[0])
-        out[:m] = self.q[:m] @ self.p[user]
+        s = self.q[:m] @ self.p[user]
+        if m == n:
+            return s
+        out = np.zeros(n, dtype=np.float64)
+        out[:m] = s
         return out
 
     def free_user(self, user: int) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from services.recommendation.model.blend import SignalBlender, normalise
+from services.recommendation.model.blend import SignalBlender, inverse_max
 from services.recommendation.model.catalog import Catalog, ItemId
 from services.recommendation.model.covisit import CoVisitation
 from services.recommendation.model.feedback import (
@@ -140,8 +140,9 @@ class Recommender:
         m = min(self.blender.pool, n - 1)
         if m < 2:
             return
-        f = normalise(self._signal_matrix(st, n, None))
-        s = self.blender.weights @ f
+        f = self._signal_matrix(st, n, None)
+        inv = inverse_max(f)
+        s = (self.blender.weights * inv) @ f
         if st.n_finished:
             s[self.users.finished_rows(st)] = -np.inf
         pool = np.argpartition(-s, m - 1)[:m]
@@ -149,7 +150,7 @@ class Recommender:
             return
         neg = int(pool[self._rng.integers(m)])
         if neg != item:
-            self.blender.learn_one(f[:, item], f[:, neg])
+            self.blender.learn_one(f[:, item] * inv, f[:, neg] * inv)
 
     @staticmethod
     def _segments(region: str, device: str) -> tuple[str, ...]:
@@ -190,8 +191,8 @@ class Recommender:
         st = self.users.get(user)
         if st is None or not st.recent.size:
             return self._trending_scores(n, region, device, ts).astype(np.float32)
-        f = normalise(self._signal_matrix(st, n, ts))
-        return self.blender.weights @ f
+        f = self._signal_matrix(st, n, ts)
+        return (self.blender.weights * inverse_max(f)) @ f
 
     def recommend(
         self,
