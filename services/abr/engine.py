@@ -30,7 +30,7 @@ from services.abr.predictor import ThroughputPredictor, chunk_features
 from services.abr.qoe import QoE
 from services.abr.session import SessionState, SessionStore
 
-DEFAULT_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)
+DEFAULT_LEVELS = (0.05, 0.2, 0.5, 0.8, 0.95)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class AbrEngine:
         default_rtt_s: float = 0.08,
         chunk_s: float = 4.0,
         session_scale: float = 0.0,
-        target_chunks: int = 1,
+        target_chunks: int = 4,
         outage: tuple[float, float] | None = None,
         next_predictor: ThroughputPredictor | None = None,
     ) -> None:

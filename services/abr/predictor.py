@@ -138,7 +138,7 @@ class ThroughputPredictor:
 
     def __init__(
         self,
-        forgetting: float = 0.9999,
+        forgetting: float = 0.999,
         ridge: float = 1.0,
         levels: Sequence[float] = DEFAULT_LEVELS,
         default_prior: float = DEFAULT_PRIOR_LOG_RATE,

@@ -60,8 +60,8 @@ def test_switch_penalty_reason_means_smoothing_decided():
 def test_seek_restarts_low_and_says_seek():
     engine = AbrEngine(LADDER)
     engine.start_session("s", now=0.0)
-    for i in range(8):  # a steady ~4.8 Mbit/s session playing at the top rung
-        engine.observe_chunk("s", size_bytes=2.15e6, download_s=3.66, rtt_s=0.08, rung=5, now=i)
+    for i in range(8):  # a steady ~2.5 Mbit/s session playing rung 3
+        engine.observe_chunk("s", size_bytes=925e3, download_s=3.06, rtt_s=0.08, rung=3, now=i)
     steady = engine.select("s", buffer_s=30.0, sizes_ahead=SIZES, now=9.0)
     seek = engine.select("s", buffer_s=0.0, sizes_ahead=SIZES, now=10.0)
     assert seek.reason == "seek"
