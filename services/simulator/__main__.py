@@ -105,6 +105,7 @@ def build_fleet(
         initial_users=settings.users,
         signups_per_day=settings.signups_per_day,
         max_concurrency=settings.max_concurrency,
+        max_skew_s=settings.max_skew_s,
         backlog_high_water=max(50 * settings.batch_events, 10_000),
         progress_interval_s=settings.progress_interval_s,
         seed=settings.seed,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from reelstream.abr.v1 import abr_pb2
@@ -14,11 +16,11 @@ from services.simulator.world import Phase, ViewerState, Viewing, World
 
 
 async def home_rows(
-    w: World, u: int, st: ViewerState, t: float
+    w: World, u: int, st: ViewerState, t: float, rpc: bool = True
 ) -> list[tuple[str, str, np.ndarray]]:
     """(row id, request id, title rows) from the service, or the app's default row."""
     rec = w.svc.rec
-    if rec.available():
+    if rpc and rec.available():
         request = rec_pb.HomeRowsRequest(
             user_id=w.pop.ids[u],
             context=rec_pb.Context(
@@ -49,14 +51,16 @@ async def home_rows(
     return [("default-popular", w.svc.factory.new_id("local-"), titles)]
 
 
-async def browse(w: World, u: int, st: ViewerState, t: float, *, new_sitting: bool) -> float | None:
+async def browse(
+    w: World, u: int, st: ViewerState, t: float, *, new_sitting: bool, rpc: bool = True
+) -> float | None:
     """Open the home screen: impressions for every row shown, then a pick (or leaving)."""
     rng, f, sink, uid = st.rng, w.svc.factory, w.svc.sink, w.pop.ids[u]
     if new_sitting:
         st.sitting_end = t + rng.lognormal(np.log(w.mean_sitting_s) - 0.18, 0.6)
         st.trace = w.trace_for(u, st)
         st.net_t0 = t - rng.uniform(0.0, st.trace.length_s)
-    rows = await home_rows(w, u, st, t)
+    rows = await home_rows(w, u, st, t, rpc)
     items, row_of, pos_of = [], [], []
     tt = t
     for r, (row_id, request_id, titles) in enumerate(rows):
@@ -102,37 +106,30 @@ async def browse(w: World, u: int, st: ViewerState, t: float, *, new_sitting: bo
     metrics.VISITS.labels("true" if pick is not None else "false").inc()
     if pick is None:
         return w.next_sitting_time(u, tt + rng.uniform(5.0, 30.0))
-    return await start(
-        w,
-        u,
-        st,
-        tt + rng.uniform(2.0, 15.0),
-        pick,
-        items,
-        rows,
-        row_of,
-        pos_of,
-        float(tastes[pick]),
-    )
+    shown = Shown(rows, items, row_of, pos_of, tastes)
+    return await start(w, u, st, tt + rng.uniform(2.0, 15.0), shown, pick, rpc)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What one home screen showed: the rows, and per slot its title, row, position, taste."""
+
+    rows: list[tuple[str, str, np.ndarray]]  # (row id, request id, title rows)
+    items: list[int]
+    row_of: list[int]
+    pos_of: list[int]
+    tastes: np.ndarray
 
 
 async def start(
-    w: World,
-    u: int,
-    st: ViewerState,
-    t: float,
-    pick: int,
-    items: list[int],
-    rows: list[tuple[str, str, np.ndarray]],
-    row_of: list[int],
-    pos_of: list[int],
-    title_taste: float,
+    w: World, u: int, st: ViewerState, t: float, shown: Shown, pick: int, rpc: bool = True
 ) -> float:
     """Click, session start and play of the picked title; open the ABR session."""
     rng, f, sink, uid = st.rng, w.svc.factory, w.svc.sink, w.pop.ids[u]
-    title = items[pick]
-    row_id, request_id, _ = rows[row_of[pick]]
-    position = pos_of[pick]
+    title = shown.items[pick]
+    row_id, request_id, _ = shown.rows[shown.row_of[pick]]
+    position = shown.pos_of[pick]
+    title_taste = float(shown.tastes[pick])
     tid = w.cat.ids[title]
     duration = float(w.cat.duration_s[title])
     start = st.resume_at.pop(title, 0.0)
@@ -186,7 +183,7 @@ async def start(
     if st.abr_arm == ABR_LEARNED:
         abr = w.svc.abr
         resp = None
-        if abr.available():
+        if rpc and abr.available():
             resp = await abr.start(
                 abr_pb2.StartSessionRequest(
                     session_id=session,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class FleetConfig:
     signups_per_day: float = 0.005
     plan_changes_per_day: float = 0.003
     max_concurrency: int = 256
+    max_skew_s: float = 600.0  # how far (simulated) one viewer may run ahead of another
     backlog_high_water: int = 50_000
     progress_interval_s: float = 5.0
     seed: int = 7
@@ -73,12 +75,16 @@ class Fleet:
         self._seq = 0
         self.sim_t = clock.start  # time of the last action started
         self.in_flight = 0
+        self._flight: list[tuple[float, int]] = []  # (sim time, key) of running RPC actions
+        self._finished: set[int] = set()
         self._slot = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.next_user = config.initial_users  # reserve pool for later signups
         self.actions = 0
         self.action_errors = 0
         self.days = 0
+        self.backpressure_s = 0.0  # real seconds the fleet waited for telemetry to catch up
+        self.slowest_action_s = 0.0  # real seconds of the slowest RPC-bound action
 
     def push(self, t: float, u: int) -> None:
         """Schedule viewer ``u``'s next action at ``t``."""
@@ -126,16 +132,26 @@ class Fleet:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_action(self, u: int, t: float) -> None:
+    async def _run_action(self, u: int, t: float, key: int) -> None:
+        t0 = time.monotonic()
         try:
             nt = await self.viewers.act(u, t)
         except Exception:
             nt = self._recover(u, t)
         finally:
             self.in_flight -= 1
+            self._finished.add(key)
             self._slot.set()
+            self.slowest_action_s = max(self.slowest_action_s, time.monotonic() - t0)
         if nt is not None:
             self.push(nt, u)
+
+    def oldest_in_flight(self) -> float:
+        """Simulated time of the oldest RPC-bound action still running (inf if none)."""
+        flight = self._flight
+        while flight and flight[0][1] in self._finished:
+            self._finished.discard(heapq.heappop(flight)[1])
+        return flight[0][0] if flight else math.inf
 
     def _recover(self, u: int, t: float) -> float | None:
         # A bug in one viewer's step must not stop the fleet: log it, send the viewer home.
@@ -159,7 +175,12 @@ class Fleet:
             now = self.clock.now()
             heap = self.heap
             if heap and heap[0][0] <= now:
-                if self.in_flight >= cfg.max_concurrency:
+                # Wait for a running action if too many run, or if going on would put this
+                # viewer more than max_skew_s ahead of one still waiting for its RPC.
+                if (
+                    self.in_flight >= cfg.max_concurrency
+                    or heap[0][0] > self.oldest_in_flight() + cfg.max_skew_s
+                ):
                     self._slot.clear()
                     await self._slot.wait()
                     continue
@@ -170,10 +191,12 @@ class Fleet:
                     self.day_tick(t)
                 elif self.viewers.needs_rpc(u):
                     self.in_flight += 1
-                    self._spawn(self._run_action(u, t))
+                    self._seq += 1
+                    heapq.heappush(self._flight, (t, self._seq))
+                    self._spawn(self._run_action(u, t, self._seq))
                 else:
-                    try:
-                        nt = await self.viewers.act(u, t)
+                    try:  # no RPC: completes without suspending
+                        nt = await self.viewers.act(u, t, rpc=False)
                     except Exception:
                         nt = self._recover(u, t)
                     if nt is not None:
@@ -182,7 +205,9 @@ class Fleet:
                     if inline % 200 == 0:
                         await asyncio.sleep(0)  # let the sink, acks and RPCs run
                 if self.sink.backlog >= cfg.backlog_high_water:
+                    t_block = time.monotonic()
                     await self.sink.wait_backlog_below(cfg.backlog_high_water // 2)
+                    self.backpressure_s += time.monotonic() - t_block
             else:
                 wait = self.clock.real_delay(heap[0][0]) if heap else 0.05
                 await asyncio.sleep(min(max(wait, 0.001), 0.05))
@@ -194,7 +219,7 @@ class Fleet:
 
     def frontier(self) -> float:
         """Simulated time through which every due action has been started."""
-        now = self.clock.now()
+        now = min(self.clock.now(), self.oldest_in_flight())
         return min(now, self.heap[0][0]) if self.heap else now
 
     def progress(self) -> None:
@@ -215,6 +240,7 @@ class Fleet:
         print(
             f"[simulator] sim {stamp} (day {day:.2f}) subscribers {subs} viewing {v.viewing_now}"
             f" | events acked {sent} ({rate:.0f}/s) backlog {self.sink.backlog}"
+            f" waited {self.backpressure_s:.1f}s | in flight {self.in_flight}"
             f" | lag {lag:.0f}s | rpc errors rec {v.svc.rec.errors} abr {v.svc.abr.errors}"
             f" fallbacks rec {v.svc.rec.fallbacks} abr {v.svc.abr.fallbacks}",
             file=sys.stderr,

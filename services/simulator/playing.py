@@ -29,7 +29,7 @@ BIG_SCREENS = frozenset(
 )
 
 
-async def choose_rung(w: World, u: int, st: ViewerState, v: Viewing) -> int:
+async def choose_rung(w: World, u: int, st: ViewerState, v: Viewing, rpc: bool = True) -> int:
     """The rung of the next chunk: the service's answer (learned arm) or BBA."""
     max_rung = w.max_rung(u)
     if v.startup and not v.after_seek:
@@ -37,7 +37,7 @@ async def choose_rung(w: World, u: int, st: ViewerState, v: Viewing) -> int:
     elif st.abr_arm == ABR_LEARNED:
         rung = -1
         abr = w.svc.abr
-        if v.abr_on and abr.available():
+        if rpc and v.abr_on and abr.available():
             resp = await abr.select(
                 abr_pb2.SelectBitrateRequest(
                     session_id=v.session_id,
@@ -66,12 +66,12 @@ async def choose_rung(w: World, u: int, st: ViewerState, v: Viewing) -> int:
     return min(max(rung, 0), top)
 
 
-async def chunk(w: World, u: int, st: ViewerState, t: float) -> float:
+async def chunk(w: World, u: int, st: ViewerState, t: float, rpc: bool = True) -> float:
     """Fetch one chunk over the viewer's link; then maybe heartbeat, pause, seek or end."""
     v = st.viewing
     assert v is not None and st.trace is not None
     rng, f, uid = st.rng, w.svc.factory, w.pop.ids[u]
-    rung = await choose_rung(w, u, st, v)
+    rung = await choose_rung(w, u, st, v, rpc)
     nbytes = chunk_bytes(rung, v.title, v.chunk)
     dl = st.trace.download_s(t - st.net_t0, nbytes)
     if dl > CHUNK_TIMEOUT_S and rung > 0:
@@ -209,7 +209,7 @@ def resume(w: World, u: int, st: ViewerState, t: float) -> float:
     return t
 
 
-async def end(w: World, u: int, st: ViewerState, t: float) -> float | None:
+async def end(w: World, u: int, st: ViewerState, t: float, rpc: bool = True) -> float | None:
     """Complete, stop or skip; maybe rate; then another title, or home until next time."""
     v = st.viewing
     assert v is not None
@@ -229,7 +229,7 @@ async def end(w: World, u: int, st: ViewerState, t: float) -> float | None:
             ),
             "rating",
         )
-    if v.abr_on and w.svc.abr.available():
+    if rpc and v.abr_on and w.svc.abr.available():
         await w.svc.abr.end(abr_pb2.EndSessionRequest(session_id=v.session_id))
     played = v.watched_s + v.rebuffer_s
     w.recent.viewing(

@@ -51,6 +51,8 @@ def summary(fleet: Fleet, clock: SimClock, real_s: float, unsent: int) -> dict[s
             "users_cancelled": sum(s.cancelled for s in v.states),
             "actions": fleet.actions,
             "action_errors": fleet.action_errors,
+            "backpressure_seconds": round(fleet.backpressure_s, 3),
+            "slowest_action_seconds": round(fleet.slowest_action_s, 3),
             "events_acked": total,
             "events_per_s": round(total / max(real_s, 1e-9), 1),
             "events_by_kind": sent,

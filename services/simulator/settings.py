@@ -41,6 +41,9 @@ class SimulatorSettings(ServiceSettings):
     batch_events: int = Field(500, ge=1, le=10_000)
     max_in_flight_batches: int = Field(16, ge=1)
     max_concurrency: int = Field(256, ge=1, description="RPC-bound viewer actions at once")
+    max_skew_s: float = Field(
+        600.0, gt=0, description="simulated seconds a viewer may run ahead of one awaiting an RPC"
+    )
     rpc_timeout_s: float = Field(0.5, gt=0)
     progress_interval_s: float = Field(5.0, gt=0)
     publish_catalog: bool = True

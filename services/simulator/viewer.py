@@ -33,20 +33,24 @@ class Viewers(World):
             return st.viewing.abr_on and self.svc.abr.usable()
         return False
 
-    async def act(self, u: int, t: float) -> float | None:
-        """Run the viewer's pending action at simulated time ``t``; return the next one's time."""
+    async def act(self, u: int, t: float, rpc: bool = True) -> float | None:
+        """Run the viewer's pending action at simulated time ``t``; return the next one's time.
+
+        With ``rpc=False`` no service is called (the app's fallbacks are used), so the
+        action completes without suspending: the fleet runs such actions inline.
+        """
         st = self.states[u]
         if st.cancelled:
             return None
         phase = st.phase
         if phase == Phase.CHUNK:
-            return await chunk(self, u, st, t)
+            return await chunk(self, u, st, t, rpc)
         if phase == Phase.RESUME:
             return resume(self, u, st, t)
         if phase == Phase.END:
-            return await end(self, u, st, t)
+            return await end(self, u, st, t, rpc)
         if phase == Phase.IDLE:
-            return await browse(self, u, st, t, new_sitting=True)
+            return await browse(self, u, st, t, new_sitting=True, rpc=rpc)
         if phase == Phase.BROWSE:
-            return await browse(self, u, st, t, new_sitting=False)
+            return await browse(self, u, st, t, new_sitting=False, rpc=rpc)
         return self.signup(u, t)
