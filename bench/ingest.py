@@ -222,11 +222,16 @@ def main() -> None:
     )
     try:
         svc.wait_serving(port)
-        progress("warming up")
         warm = make_batches(max(args.batch, args.events // 50), args.batch, f"warm-{run_id}")
-        asyncio.run(drive(port, warm, args.players, args.window))
-        progress(f"streaming {args.events:,} events from {args.players} players")
-        elapsed, lat, accepted = asyncio.run(drive(port, batches, args.players, args.window))
+
+        async def phases() -> tuple[float, list[float], int]:
+            # One event loop for both phases: grpc.aio binds to the loop it first runs on.
+            progress("warming up")
+            await drive(port, warm, args.players, args.window)
+            progress(f"streaming {args.events:,} events from {args.players} players")
+            return await drive(port, batches, args.players, args.window)
+
+        elapsed, lat, accepted = asyncio.run(phases())
     finally:
         svc.stop()
     rate = args.events / elapsed
