@@ -124,6 +124,7 @@ def measure(
         "rate": rate,
         "decision_p50_ms": round(percentile(lat, 50), 3),
         "decision_p99_ms": round(percentile(lat, 99), 3),
+        "errors": errors,
     }
 
 
