@@ -87,7 +87,7 @@ async def drive(
 
 def measure(
     bootstrap: str, rate: float = 1000.0, seconds: float = 20.0, sessions: int = 200
-) -> dict[str, float]:
+) -> dict[str, object]:
     """Start an abr process on fresh topics, warm it up, then measure at ``rate``."""
     topics = TopicNames(f"bench-abr-grpc-{uuid.uuid4().hex[:8]}-")
     ensure_topics(bootstrap, topics.prefix)
