@@ -1,25 +1,26 @@
-"""``make run``: the local stack on a local Kafka, with a live terminal view.
+"""``make run``: the whole stack on a local Kafka, with a simulated audience and a live view.
 
-Starts Kafka (``deploy/kafka/kafka.sh``), creates the declared topics, starts
-every service that exists as its own process, then the audience, and shows a
-live view of what the metrics endpoints say. Ctrl-C (or ``--duration``) stops
-everything in order and writes ``run/report.md``. ``python -m services.stack stop``
-(``make stop``) ends whatever a detached or crashed run left behind.
+Starts Kafka (``deploy/kafka/kafka.sh``), creates the declared topics, starts every
+service as its own process (telemetry, recommendation, abr, features, churn), waits
+for each to report SERVING, then starts the player-fleet simulator. The live view
+shows events, latencies, lag, what the models have learned and the experiment arms.
+Ctrl-C (or ``--duration``) stops the audience first, then the services in reverse
+order, and writes ``run/report.md`` with PNG plots and the experiment readout.
+``python -m services.stack stop`` (``make stop``) ends what a detached or crashed run
+left behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from reelstream.platform.topics import ensure_topics
-from services.stack.feeder import feed
+from services.stack import report
 from services.stack.processes import (
     ROOT,
     Running,
@@ -43,6 +44,7 @@ SERVICES = (
     ServiceSpec("features", None, 9105),
     ServiceSpec("churn", 50054, 9104),
 )
+SIMULATOR = ServiceSpec("simulator", None, 9106)
 
 
 def service_env(spec: ServiceSpec, run_dir: Path) -> dict[str, str]:
@@ -52,9 +54,25 @@ def service_env(spec: ServiceSpec, run_dir: Path) -> dict[str, str]:
         f"{prefix}_METRICS_PORT": str(spec.metrics_port),
         f"{prefix}_SNAPSHOT_DIR": str(run_dir / "state"),
         f"{prefix}_LOG_LEVEL": "INFO",
+        "FEATURES_DATA_DIR": str(run_dir / "state" / "features"),
     }
     if spec.grpc_port is not None:
         env[f"{prefix}_GRPC_PORT"] = str(spec.grpc_port)
+    return env
+
+
+def simulator_env(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
+    """The audience: size, speed, and where to write its summary."""
+    env = {
+        "SIMULATOR_USERS": str(args.users),
+        "SIMULATOR_TITLES": str(args.titles),
+        "SIMULATOR_SPEED": str(args.speed),
+        "SIMULATOR_METRICS_PORT": str(SIMULATOR.metrics_port),
+        "SIMULATOR_SUMMARY_PATH": str(run_dir / "simulator_summary.json"),
+        "SIMULATOR_LOG_LEVEL": "INFO",
+    }
+    if args.traces:
+        env["SIMULATOR_TRACE_DIR"] = str(args.traces)
     return env
 
 
@@ -73,43 +91,41 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    view = LiveView([*SERVICES, SIMULATOR])
+    base = {"KAFKA_BOOTSTRAP": bootstrap}
     try:
         for spec in SERVICES:
-            if not spec.exists():
-                continue
-            spec_env = {"KAFKA_BOOTSTRAP": bootstrap, **service_env(spec, RUN_DIR)}
             print(f"starting {spec.name} ...", flush=True)
-            r = start_service(spec, spec_env, RUN_DIR)
+            r = start_service(spec, {**base, **service_env(spec, RUN_DIR)}, RUN_DIR)
             running.append(r)
             write_pids(PIDFILE, running)
             await asyncio.to_thread(wait_serving, r)
         print("all services SERVING; starting the audience (Ctrl-C to stop)", flush=True)
-        view = LiveView([r.spec for r in running])
-        feeder = asyncio.ensure_future(feed(50051, args.rate, stop))
-        deadline = time.monotonic() + args.duration if args.duration else None
-        await view.run(stop, deadline)
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(feeder, 5)
-        report = view.report()
+        sim = start_service(SIMULATOR, {**base, **simulator_env(args, RUN_DIR)}, RUN_DIR)
+        running.append(sim)
+        write_pids(PIDFILE, running)
+        done = asyncio.Event()
+        loop.run_in_executor(None, lambda: (sim.proc.wait(), loop.call_soon_threadsafe(done.set)))
+        deadline = loop.time() + args.duration if args.duration else None
+        await view.run(stop, deadline, done)
     finally:
         print("stopping ...", flush=True)
         stop_all(running)
         if PIDFILE.exists():
             PIDFILE.unlink()
-    (RUN_DIR / "report.md").write_text(report)
-    print(f"report: {RUN_DIR / 'report.md'}")
+    path = report.write(view, RUN_DIR, RUN_DIR / "simulator_summary.json")
+    print(f"report: {path}")
     return 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the Reelstream stack locally.")
-    sub = parser.add_subparsers(dest="cmd")
-    sub.add_parser("stop", help="end the processes of a detached or crashed run")
+    parser.add_argument("cmd", nargs="?", choices=["run", "stop"], default="run")
     parser.add_argument("--duration", type=float, default=0, help="seconds; 0 = until Ctrl-C")
-    parser.add_argument(
-        "--rate", type=float, default=500, help="events/s of the synthetic audience"
-    )
+    parser.add_argument("--users", type=int, default=1000, help="simulated subscribers")
+    parser.add_argument("--titles", type=int, default=2000, help="catalogue size")
+    parser.add_argument("--speed", type=float, default=2000.0, help="simulated seconds per second")
+    parser.add_argument("--traces", type=Path, default=None, help="folder of real bandwidth traces")
     parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("KAFKA_PORT", 9092)))
     args = parser.parse_args()
     if args.cmd == "stop":
