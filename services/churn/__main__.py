@@ -24,7 +24,9 @@ async def serve(settings: ChurnSettings) -> tuple[ServiceRuntime, ModelHost[Chur
         settings,
         "churn",
         [names.engagement, names.subscription],
-        lambda: ChurnState(settings.action_threshold, settings.action_window_days),
+        lambda: ChurnState(
+            settings.action_threshold, settings.action_window_days, settings.horizon_days
+        ),
         (
             churn_pb2.DESCRIPTOR.services_by_name["ChurnService"].full_name,
             churn_pb2_grpc.add_ChurnServiceServicer_to_server,

@@ -20,6 +20,7 @@ from reelstream.platform.consumer import BadRecord
 from reelstream.subscription.v1 import events_pb2 as sub_pb
 from services.churn import metrics
 from services.churn.actions import Action, RetentionPolicy
+from services.churn.labels import DelayedLabeler
 from services.churn.model import ChurnModel
 
 DAY_S = 86_400.0
@@ -29,8 +30,10 @@ ADVANCE_EVERY_S = 3600.0
 class ChurnState:
     """Model + policy + outbox, snapshotted together with the Kafka offsets."""
 
-    def __init__(self, threshold: float = 0.3, window_days: float = 7.0) -> None:
-        self.model = ChurnModel()
+    def __init__(
+        self, threshold: float = 0.3, window_days: float = 7.0, horizon_days: float = 30.0
+    ) -> None:
+        self.model = ChurnModel(labeler=DelayedLabeler(horizon_s=horizon_days * DAY_S))
         self.policy = RetentionPolicy(threshold=threshold, window_s=window_days * DAY_S)
         self.outbox: deque[Action] = deque()
         self.watermark = 0.0

@@ -15,6 +15,9 @@ class ChurnSettings(ModelServiceSettings):
 
     grpc_port: int = Field(50054, ge=0, le=65535)
     metrics_port: int = Field(9104, ge=0, le=65535)
+    horizon_days: float = Field(
+        30.0, gt=0, description="a snapshot is positive if the user cancels within this many days"
+    )
     action_threshold: float = Field(0.3, gt=0, lt=1, description="risk whose upward crossing acts")
     action_window_days: float = Field(
         7.0, gt=0, description="at most one action per user per window"

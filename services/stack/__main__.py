@@ -55,6 +55,9 @@ def service_env(spec: ServiceSpec, run_dir: Path) -> dict[str, str]:
         f"{prefix}_SNAPSHOT_DIR": str(run_dir / "state"),
         f"{prefix}_LOG_LEVEL": "INFO",
         "FEATURES_DATA_DIR": str(run_dir / "state" / "features"),
+        # The simulated span is at most 29 days (telemetry's 30-day bound on event age), so the
+        # demo labels churn over 7 days; production keeps the 30-day default.
+        "CHURN_HORIZON_DAYS": "7",
     }
     if spec.grpc_port is not None:
         env[f"{prefix}_GRPC_PORT"] = str(spec.grpc_port)
