@@ -1,8 +1,13 @@
 """Simulator entry point: settings → world → channels → sink → fleet → run → summary.
 
-``python -m services.simulator [--duration S] [--users N] [--speed X] ...``; every
-flag overrides its ``SIMULATOR_*`` variable. Stops on SIGTERM/SIGINT or after
-``--duration`` real seconds, then writes the JSON summary.
+``python -m services.simulator [--duration S] [--users N] [--titles N] [--speed X]
+[--seed N] [--summary PATH] [--trace-dir DIR]``; every flag overrides its variable:
+``SIMULATOR_TELEMETRY_ADDR`` / ``_RECOMMENDATION_ADDR`` / ``_ABR_ADDR`` (127.0.0.1:50051
+/ 50052 / 50053), ``SIMULATOR_USERS`` (2000), ``_TITLES`` (3000), ``_SPEED`` (1000),
+``_DURATION_S`` (0 = until SIGTERM/SIGINT), ``_SEED``, ``_TRACE_DIR``,
+``_METRICS_PORT`` (9106), ``_SUMMARY_PATH`` (run/simulator_summary.json),
+``_MAX_SIM_DAYS`` (29), and the shared ``KAFKA_BOOTSTRAP`` / ``REELSTREAM_TOPIC_PREFIX``
+for the catalogue records. On exit it writes the JSON summary.
 """
 
 from __future__ import annotations

@@ -4,13 +4,17 @@ Each due action runs either inline (no RPC: it completes without yielding) or,
 when it calls a service, as a task, up to ``max_concurrency`` at a time, so
 the abr and recommendation calls of many sessions are in flight together. A
 viewer has at most one pending action, so its events stay in order whatever
-order the tasks finish in. Once a simulated day a tick draws cancellations
-from the hazard model (vectorised over all subscribers), signs up new
-subscribers and releases that day's new titles.
+order the tasks finish in. No viewer runs more than ``max_skew_s`` simulated
+seconds ahead of one still waiting for its RPC, so all viewers share (nearly)
+one simulated "now"; the price is that a learned-ABR session, which needs one
+round trip per 4-s chunk, caps the speed at about ``4 s / RPC latency``. Once a
+simulated day a tick draws cancellations from the hazard model (vectorised
+over all subscribers), plan changes and new signups, and releases that day's
+new titles.
 
-If the fleet cannot keep up with the clock it simply lags (``lag`` in the
-progress line and ``reelstream_simulator_lag_seconds``); simulated behaviour
-does not depend on how fast it runs, only the RPC answers do.
+If the fleet cannot keep up with the clock it lags (``lag`` in the progress
+line and ``reelstream_simulator_lag_seconds``); simulated behaviour does not
+depend on how fast it runs, only the RPC answers do.
 """
 
 from __future__ import annotations
