@@ -56,6 +56,9 @@ CONSUMED = Counter("reelstream_consumer_records_total", "Records applied from Ka
 DEAD_LETTERS = Counter(
     "reelstream_dead_letters_total", "Records sent to the dead-letter topic.", ["reason"]
 )
+# Known reasons start at zero, so a dashboard or alert on them has a series before the first one.
+for _reason in ("UNDECODABLE", "REQUIRED", "OUT_OF_RANGE", "INVALID", "HANDLER_ERROR"):
+    DEAD_LETTERS.labels(_reason)
 APPLY_SECONDS = Histogram(
     "reelstream_consumer_apply_seconds",
     "Time to apply one record to the model.",
