@@ -64,6 +64,11 @@ def _plot(view: LiveView, out: Path) -> list[str]:
     return names
 
 
+def _num(value: object, fmt: str = ".4g") -> str:
+    """A figure from the summary; undefined ones (too few users for a CI) are JSON null."""
+    return format(value, fmt) if isinstance(value, int | float) else "n/a"
+
+
 def _readout(summary: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, exp in summary.get("experiments", {}).items():
@@ -78,10 +83,10 @@ def _readout(summary: dict[str, Any]) -> list[str]:
         for metric, v in exp.get("lift", {}).items():
             if not isinstance(v, dict):
                 continue
-            lo, hi = v.get("ci95", [math.nan, math.nan])
+            lo, hi = v.get("ci95") or [None, None]
             lines.append(
-                f"| {metric} | {v.get('control_mean', math.nan):.4g} | {v.get('treatment_mean', math.nan):.4g} | "
-                f"{v.get('diff', math.nan):+.4g} | [{lo:.4g}, {hi:.4g}] | {'yes' if v.get('significant') else 'no'} |"
+                f"| {metric} | {_num(v.get('control_mean'))} | {_num(v.get('treatment_mean'))} | "
+                f"{_num(v.get('diff'), '+.4g')} | [{_num(lo)}, {_num(hi)}] | {'yes' if v.get('significant') else 'no'} |"
             )
         lines.append("")
     return lines
