@@ -3,26 +3,19 @@ Prometheus that scrapes them all while every dashboard panel and alert rule is q
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
-import subprocess
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from reelstream.platform.topics import TopicNames
+from services.stack.monitoring import PrometheusProcess, alert_metrics, dashboard_queries
 from services.stack.processes import Running, ServiceSpec, start_service, stop_all, wait_serving
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
-DEPLOY = ROOT / "deploy"
 
 
 def service_specs() -> list[ServiceSpec]:
@@ -51,66 +44,14 @@ def env_for(spec: ServiceSpec, specs: dict[str, ServiceSpec], tmp: Path) -> dict
     return env
 
 
-class Prometheus:
-    """A real Prometheus (Debian's package) scraping the test's processes every second."""
-
-    def __init__(self, jobs: dict[str, int], tmp: Path) -> None:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.fail("prometheus not found: install Debian's prometheus package (.ci/run does)")
-        config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-        config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-        config["scrape_configs"] = [
-            {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
-            for job, port in jobs.items()
-        ]
-        tmp.mkdir(parents=True, exist_ok=True)
-        shutil.copy(DEPLOY / "prometheus" / "alerts.yml", tmp / "alerts.yml")
-        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.port = free_port()
-        self.log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.3)
-        pytest.fail("Prometheus did not become ready")
-
-    def query(self, expr: str) -> list[Any]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": expr}
-        )
-        with urllib.request.urlopen(url, timeout=10) as r:
-            body = json.loads(r.read())
-        assert body["status"] == "success", body
-        return list(body["data"]["result"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-        self.log.close()
-
-
 @pytest.fixture
 def stack(
     kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
-) -> Iterator[tuple[dict[str, ServiceSpec], Prometheus]]:
+) -> Iterator[tuple[dict[str, ServiceSpec], PrometheusProcess]]:
     specs = {s.name: s for s in service_specs()}
     base = {"KAFKA_BOOTSTRAP": kafka_bootstrap, "REELSTREAM_TOPIC_PREFIX": topics.prefix}
     running: list[Running] = []
-    prom: Prometheus | None = None
+    prom: PrometheusProcess | None = None
     try:
         for spec in specs.values():
             r = start_service(spec, {**base, **env_for(spec, specs, tmp_path)}, tmp_path)
@@ -131,9 +72,10 @@ def stack(
             "SIMULATOR_SUMMARY_PATH": str(tmp_path / "summary.json"),
         }
         running.append(start_service(sim, sim_env, tmp_path))
-        prom = Prometheus(
-            {name: s.metrics_port for name, s in specs.items()}, tmp_path / "prometheus"
-        )
+        if shutil.which("prometheus") is None:
+            pytest.fail("prometheus not found: install Debian's prometheus package (.ci/run does)")
+        jobs = {name: s.metrics_port for name, s in specs.items()}
+        prom = PrometheusProcess(jobs, tmp_path / "prometheus", free_port())
         yield specs, prom
     finally:
         if prom is not None:
@@ -141,29 +83,8 @@ def stack(
         stop_all(running)
 
 
-def dashboard_queries() -> list[tuple[str, str]]:
-    out = []
-    for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            out += [(f"{path.stem}: {panel['title']}", t["expr"]) for t in panel["targets"]]
-    return out
-
-
-def rule_metrics() -> list[tuple[str, str]]:
-    """Every metric an alert rule reads (a rule's full expression is empty while all is well)."""
-    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
-    out = []
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            for name in set(
-                re.findall(r"\b(up|grpc_server_[a-z_]+|reelstream_[a-z_]+)\b", rule["expr"])
-            ):
-                out.append((rule["alert"], name))
-    return out
-
-
 def test_whole_stack_with_prometheus(
-    stack: tuple[dict[str, ServiceSpec], Prometheus], tmp_path: Path
+    stack: tuple[dict[str, ServiceSpec], PrometheusProcess], tmp_path: Path
 ) -> None:
     specs, prom = stack
     # Let the audience run: sessions, ABR decisions, plays, cancellations, snapshots, labels.
@@ -178,7 +99,7 @@ def test_whole_stack_with_prometheus(
     assert not empty, "dashboard panels with no data:\n" + "\n".join(empty)
     missing = [
         f"{alert}: {name}"
-        for alert, name in rule_metrics()
+        for alert, name in alert_metrics()
         if not prom.query(f'count({{__name__="{name}"}})')
     ]
     assert not missing, "alert rules reading metrics nobody exports:\n" + "\n".join(missing)
