@@ -117,3 +117,11 @@ bench-abr: $(VENV)/.installed ## ABR QoE on the Pensieve trace sets vs BBA, rate
 .PHONY: bench-churn
 bench-churn: $(VENV)/.installed ## churn AUC with delayed labels vs oracle and a hindsight batch model
 	$(PY) -m bench.churn $(ARGS)
+
+.PHONY: bench-e2e
+bench-e2e: kafka-up ## the full stack under a growing simulated audience until a latency or lag bound breaks
+	$(PY) -m bench.e2e --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
+
+.PHONY: bench-abr-grpc
+bench-abr-grpc: kafka-up ## ABR decision latency through gRPC at 1,000 decisions/s (open loop)
+	$(PY) -m bench.abr_grpc --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
