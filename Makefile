@@ -100,7 +100,7 @@ stop: ## end whatever a detached or crashed `make run` left behind (services, no
 
 .PHONY: bench-ingest
 bench-ingest: kafka-up ## telemetry throughput through gRPC into Kafka vs the raw producer (JSON last line)
-	$(PY) -m bench.ingest --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
+	$(PY) -m bench.ingest --bootstrap 127.0.0.1:$(KAFKA_PORT) --profile $(ARGS)
 
 .PHONY: bench-reco
 bench-reco: $(VENV)/.installed ## prequential MovieLens recall of the service's learner vs popularity (DATA=path)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import grpc
 from confluent_kafka import Consumer, Producer
@@ -191,6 +193,27 @@ def raw_producer_rate(bootstrap: str, topic: str, batches: list[bytes]) -> float
     return len(records) / elapsed
 
 
+def profile_table(raw: Path, top: int = 15) -> str:
+    """Markdown table of where the telemetry process spent its samples (py-spy raw output)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(n)
+        own[frames[-1]] += int(n)
+        for f in set(frames):
+            inclusive[f] += int(n)
+    rows = ["| share of samples (own) | function (file:line) |", "|---|---|"]
+    rows += [f"| {n / total:.1%} | `{f[:110]}` |" for f, n in own.most_common(top)]
+    rows += ["", "| share of samples (inclusive) | function |", "|---|---|"]
+    rows += [f"| {n / total:.1%} | `{f[:110]}` |" for f, n in inclusive.most_common(top + 10)[8:]]
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
@@ -198,6 +221,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--players", type=int, default=16)
     parser.add_argument("--window", type=int, default=2, help="in-flight batches per stream")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the telemetry process with py-spy"
+    )
     args = parser.parse_args()
 
     run_id = uuid.uuid4().hex[:8]
@@ -209,6 +235,7 @@ def main() -> None:
     batches = make_batches(args.events, args.batch, run_id)
 
     port = free_port()
+    profile_raw = ROOT / "run" / "bench-ingest" / "profile.txt"
     svc = ServiceProcess(
         "telemetry",
         {
@@ -229,6 +256,25 @@ def main() -> None:
             progress("warming up")
             await drive(port, warm, args.players, args.window)
             progress(f"streaming {args.events:,} events from {args.players} players")
+            if args.profile:
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy",
+                    "record",
+                    "-p",
+                    str(svc.proc.pid),
+                    "-d",
+                    "8",
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(profile_raw),
+                    "--nonblocking",
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                result = await drive(port, batches, args.players, args.window)
+                await spy.wait()
+                return result
             return await drive(port, batches, args.players, args.window)
 
         elapsed, lat, accepted = asyncio.run(phases())
@@ -273,6 +319,12 @@ per stream), local single-node Kafka (acks=all, idempotent producer), same 2-cor
 | ratio | {rate / raw:.3f} |
 | batch ack latency p50 / p99 | {percentile(lat, 50):.1f} / {percentile(lat, 99):.1f} ms |
 """
+    if args.profile and profile_raw.exists():
+        report += (
+            "\n## Where telemetry's time goes (py-spy, 8 s under load)\n\n"
+            + profile_table(profile_raw)
+            + "\n"
+        )
     emit(result, "ingest.md", report)
 
 
