@@ -258,7 +258,7 @@ def main() -> None:
             progress(f"streaming {args.events:,} events from {args.players} players")
             if args.profile:
                 spy = await asyncio.create_subprocess_exec(
-                    "py-spy",
+                    str(Path(sys.executable).parent / "py-spy"),
                     "record",
                     "-p",
                     str(svc.proc.pid),
