@@ -187,9 +187,10 @@ NOTES = [
     " the covariance, caps its windup and restarts it if it ever turns indefinite).",
     "Where the gap to the optimum comes from: outages the online schemes cannot foresee"
     " (norway_car_12 drops to ~0.2 Mbit/s, below the lowest rung, for ~80 s: the optimum banks"
-    " buffer beforehand and scores 59, rate-based 50, robustMPC -49, the service stalls 18-27 s);"
-    " the startup ramp (chunks 1-4 average ~0.45 vs ~0.85 later); switching (~9.7 switches per"
-    " HSDPA session cost ~6 QoE points).",
+    " buffer beforehand and scores 59, rate-based 50, robustMPC -49, the service configurations"
+    " inspected stall 18-27 s);"
+    " the startup ramp (chunks 1-4 average ~0.45 vs ~0.85 later); switching (~8 switches per"
+    " HSDPA session cost ~5 QoE points).",
 ]
 
 

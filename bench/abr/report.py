@@ -81,7 +81,12 @@ def write_report(
         key = "qoe_mean" if scheme == "service" else scheme
         row = [_fmt(summary[s][key]) if key in summary[s] else "-" for s in sets]
         lines.append(f"| {scheme} | " + " | ".join(row) + " |")
-    lines += ["", f"In-process decision latency p99: {decision_p99_ms:.3f} ms.", ""]
+    lines += [
+        "",
+        f"In-process decision latency p99: {decision_p99_ms:.3f} ms wall clock (see the notes for"
+        " the CPU-time figure and the machine load).",
+        "",
+    ]
     lines += ["## Against the published table", ""]
     lines += ["| set | scheme | published | measured | diff |", "|---|---|---|---|---|"]
     for s in sets:
