@@ -19,10 +19,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.3, help="retention-action risk threshold")
+    ap.add_argument(
+        "--train-horizon-days", type=float, default=7.0, help="horizon of the labels learned"
+    )
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    res = run(args.users, args.days, args.seed, args.threshold)
+    res = run(args.users, args.days, args.seed, args.threshold, args.train_horizon_days)
     ev = evaluate(res, args.seed)
     pop = res.pop
     cancelled = pop.cancel_day < pop.days

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.churn.simulator import DAY_S, Population
+from bench.churn.simulator import DAY_S, HazardCoefficients, Population
 from bench.churn.stream import EventStream
 from services.churn.actions import ActionKind, RetentionPolicy
 from services.churn.labels import DelayedLabeler, Labelled
@@ -84,14 +84,23 @@ class RunResult:
     active_history: list[tuple[int, str]]
 
 
-def run(users: int, days: int, seed: int, threshold: float = 0.3) -> RunResult:
+def run(
+    users: int,
+    days: int,
+    seed: int,
+    threshold: float = 0.3,
+    train_horizon_days: float = 7.0,
+    coef: HazardCoefficients | None = None,
+) -> RunResult:
     """Stream ``days`` of ``users`` through the features, the churn model and the policy."""
     wall = time.perf_counter()
-    pop = Population(users, days, seed)
+    pop = Population(users, days, seed, coef=coef)
     stream = EventStream(pop, seed)
     tracker = EngagementTracker()
     horizon_s = pop.horizon * DAY_S
-    model = ChurnModel(labeler=DelayedLabeler(horizon_s=horizon_s))
+    model = ChurnModel(
+        labeler=DelayedLabeler(horizon_s=horizon_s), train_horizon_s=train_horizon_days * DAY_S
+    )
     policy = RetentionPolicy(threshold=threshold, recommender=FlakyRecommender())
     states: dict[str, UserEngagement] = {}
     rec = Records()
@@ -157,7 +166,7 @@ def run(users: int, days: int, seed: int, threshold: float = 0.3) -> RunResult:
         aucs = " ".join(f"{n}={v['auc']:.3f}" for n, v in m.items())
         print(
             f"[churn] day {day + 1}/{days} events={n_events} snapshots={n_snaps} "
-            f"labels={model.n_labels} users={len(states)} auc[{aucs}] active={model.active} "
+            f"labels={model.n_labels} train={model.n_train} users={len(states)} auc[{aucs}] active={model.active} "
             f"feat={feat_s:.0f}s tick={tick_s:.0f}s model={model_s:.0f}s",
             file=sys.stderr,
             flush=True,

@@ -52,6 +52,10 @@ class HazardCoefficients:
     new_user: float = 0.5
     frailty_sd: float = 0.6
     unexplained: float = 0.0008
+    episode_days: tuple[float, float] = (15.0, 50.0)
+    level_days: int = 1
+    rebuffer_days: int = 1
+    lag_days: int = 0  # the engagement level the hazard reads: mean log minutes over this many days
 
 
 class Population:
@@ -86,8 +90,14 @@ class Population:
         d = np.arange(T)[None, :]
         has_ep = rng.random(n) < 0.35
         start = rng.uniform(-20, days, n)[:, None]
-        dur = rng.uniform(15, 50, n)[:, None]
-        slope = rng.uniform(0.02, 0.06, n)[:, None] * has_ep[:, None]
+        dur = rng.uniform(*self.coef.episode_days, n)[:, None]
+        # the total drop (log units) is as before (slope 0.02-0.06 over 15-50 days), spread over dur
+        slope = (
+            rng.uniform(0.02, 0.06, n)[:, None]
+            * has_ep[:, None]
+            * rng.uniform(15, 50, n)[:, None]
+            / dur
+        )
         drift = -slope * np.clip(d - start, 0, dur)
         z = np.zeros((n, T))
         eps = rng.normal(0, 0.12, (n, T))
@@ -126,16 +136,22 @@ class Population:
         decline = np.maximum(0.0, window_mean(8, 28) - window_mean(0, 6))
         tenure = d - self.signup_day[:, None]
         frailty = rng.normal(0, c.frailty_sd, n)[:, None]
-        logit = (
-            c.intercept
-            + c.decline * decline
-            + c.rebuffer * np.log(self.rebuffer / 0.004)
-            + c.low_relevance * (-self.relevance)
-            + c.low_engagement * (np.log(35.0) - self.log_eng)
-            + c.new_user * (tenure < 45)
-            + frailty
+        self.frailty = frailty[:, 0]
+        rcum = np.cumsum(
+            np.concatenate([np.zeros((n, 1)), np.log(self.rebuffer / 0.004)], axis=1), axis=1
         )
-        self.explained = sigmoid(logit)
+        t_ = np.arange(T)
+        ra = np.clip(t_ - c.rebuffer_days + 1, 0, None)
+        rebuf = (rcum[:, t_ + 1] - rcum[:, ra]) / (t_ + 1 - ra)
+        dyn = (
+            c.decline * decline
+            + c.rebuffer * rebuf
+            + c.low_relevance * (-self.relevance)
+            + c.low_engagement * (np.log(35.0) - window_mean(0, c.level_days - 1))
+        )
+        lagged = dyn[:, np.clip(t_ - c.lag_days, 0, None)]
+        self.observable_logit = c.intercept + lagged + c.new_user * (tenure < 45)
+        self.explained = sigmoid(self.observable_logit + frailty)
         self.hazard = np.minimum(self.explained + c.unexplained, 1.0)
         # Cancellation day: first day on/after signup where a uniform draw falls under the hazard.
         u = rng.random((n, T))

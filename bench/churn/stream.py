@@ -111,7 +111,8 @@ class EventStream:
         rel = pop.relevance[su, day]
         device = (rng.random(ns) * pop.n_devices[su]).astype(np.int64)
         clicked = rng.random(ns) < sigmoid(-1.5 + 0.9 * rel)
-        n_plays = 1 + rng.poisson(0.4, ns)
+        # Engaged days also mean longer sessions (more titles per visit), not only more visits.
+        n_plays = 1 + rng.poisson(0.4 * np.exp(pop.log_eng[su, day] - pop.mu[su]), ns)
         # Plays, flattened.
         pu = np.repeat(su, n_plays)
         psess = np.repeat(np.arange(ns), n_plays)

@@ -24,10 +24,12 @@ _LOG1P = frozenset(
         "plan_changes_28d",
         "downgrades_28d",
         "history_days",
+        "sessions_14d",
+        "minutes_14d",
     }
 )
 # Rebuffer ratios span orders of magnitude (0.1 % is fine, 5 % is awful).
-_LOG_RATIO = frozenset({"rebuffer_ratio_7d", "rebuffer_ratio_28d"})
+_LOG_RATIO = frozenset({"rebuffer_ratio_7d", "rebuffer_ratio_14d", "rebuffer_ratio_28d"})
 _EPS_RATIO = 1e-3
 
 
@@ -73,8 +75,27 @@ def hoeffding_tree() -> Any:
 
 
 def default_candidates() -> dict[str, Any]:
-    """The two candidates compared by default; ``linear`` also explains risk in words."""
-    return {"linear": linear(), "tree": hoeffding_tree()}
+    """The candidate used by default: the mini-batch logistic hazard model (it also explains).
+
+    River's ``linear()`` pipeline and ``hoeffding_tree()`` still plug in (``ChurnModel(candidates=...)``);
+    on the bench they ranked worse and cost 20-50x more per label (see ``bench/results/churn.md``).
+    """
+    from services.churn.hazard import WindowLogistic
+
+    return {"linear": WindowLogistic()}
+
+
+def compile_estimator(est: Any) -> Any:
+    """A fast scorer with ``score(x) -> float | None`` for linear estimators, else None."""
+    from services.churn.hazard import WindowLogistic
+
+    if isinstance(est, WindowLogistic):
+        if not est.names:
+            return None
+        return CompiledTerms(est.terms(), est.b, est.clip)
+    if isinstance(est, compose.Pipeline) and len(est.steps) == 3:
+        return CompiledLinear(est)
+    return None
 
 
 class OnlinePlatt:
@@ -115,6 +136,47 @@ class OnlinePlatt:
         # are all positives, which would otherwise drag a below zero).
         self.a = max(self.min_slope, self.a - self.lr * g * s)
         self.b -= self.lr * g
+
+
+class CompiledTerms:
+    """``sigmoid(b + sum_k w_k * clip((prepare(x)[k] - mean_k) / std_k))`` in plain Python.
+
+    One snapshot at a time, this is several times cheaper than building a numpy row; it
+    returns None unless ``x`` has exactly the features the weights know.
+    """
+
+    def __init__(
+        self, terms: list[tuple[str, float, float, float]], intercept: float, clip: float
+    ) -> None:
+        self.terms = [
+            (k, 1 if k in _LOG1P else (2 if k in _LOG_RATIO else 0), m, 1.0 / s, w)
+            for k, m, s, w in terms
+        ]
+        self.intercept = intercept
+        self.clip = clip
+        self.names = frozenset(k for k, *_ in terms)
+
+    def score(self, x: dict[str, float]) -> float | None:
+        """Probability, or None if the feature names differ."""
+        if len(x) != len(self.names) or not self.names.issuperset(x):
+            return None
+        log, log1p = math.log, math.log1p
+        hi = self.clip
+        lo = -hi
+        z = self.intercept
+        for name, kind, mean, inv, w in self.terms:
+            v = x[name]
+            if kind == 1:
+                v = log1p(v if v > 0.0 else 0.0)
+            elif kind == 2:
+                v = log((v if v > 0.0 else 0.0) + _EPS_RATIO)
+            v = (v - mean) * inv
+            z += w * (hi if v > hi else (lo if v < lo else v))
+        if z < -30:
+            return 0.0
+        if z > 30:
+            return 1.0
+        return 1.0 / (1.0 + math.exp(-z))
 
 
 class CompiledLinear:

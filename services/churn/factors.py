@@ -33,10 +33,19 @@ PHRASES: dict[str, tuple[str, str]] = {
     "plan_changes_28d": ("changed plan recently", "stable plan"),
     "downgrades_28d": ("downgraded plan recently", "no recent downgrade"),
     "history_days": ("long viewing history", "short viewing history"),
+    "sessions_14d": ("many sessions in two weeks", "few sessions in two weeks"),
+    "minutes_14d": ("watched a lot in two weeks", "watched little in two weeks"),
+    "minutes_trend_14d": (
+        "watching more than the fortnight before",
+        "watching much less than the fortnight before",
+    ),
+    "rebuffer_ratio_14d": ("frequent rebuffering lately", "smooth playback lately"),
 }
 
 # A top factor from these features means the retention message should apologise for quality.
-QUALITY_FEATURES = frozenset({"rebuffer_ratio_7d", "rebuffer_ratio_28d", "mean_bitrate_kbps_7d"})
+QUALITY_FEATURES = frozenset(
+    {"rebuffer_ratio_7d", "rebuffer_ratio_14d", "rebuffer_ratio_28d", "mean_bitrate_kbps_7d"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +63,21 @@ class Factor:
 
 
 def linear_factors(pipeline: Any, x: dict[str, float], k: int = 3) -> list[Factor]:
-    """Top ``k`` risk-raising factors of a ``FuncTransformer | StandardScaler | LogisticRegression``.
+    """Top ``k`` risk-raising factors of a linear model: a ``FuncTransformer | StandardScaler |
+    LogisticRegression`` pipeline or a :class:`~services.churn.hazard.WindowLogistic`.
 
     Reads the fitted pipeline without changing it: contribution = weight x
     standardised value, i.e. the feature's share of the log-odds against an
     average user.
     """
-    steps = list(pipeline.steps.values())
-    transform, scaler, lr = steps[0], steps[1], steps[2]
-    z = scaler.transform_one(transform.transform_one(x))
-    weights = lr.weights
+    if hasattr(pipeline, "standardised"):  # services.churn.hazard.WindowLogistic
+        z = pipeline.standardised(x)
+        weights = {k: pipeline.weight_of(k) for k in z}
+    else:
+        steps = list(pipeline.steps.values())
+        transform, scaler, lr = steps[0], steps[1], steps[2]
+        z = scaler.transform_one(transform.transform_one(x))
+        weights = lr.weights
     out = []
     for name, value in z.items():
         c = float(weights.get(name, 0.0)) * float(value)

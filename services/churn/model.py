@@ -10,9 +10,9 @@ from typing import Any
 
 from river import metrics
 
-from services.churn.candidates import CompiledLinear, OnlinePlatt, default_candidates
+from services.churn.candidates import OnlinePlatt, compile_estimator, default_candidates
 from services.churn.factors import Factor, linear_factors
-from services.churn.labels import DelayedLabeler, Labelled
+from services.churn.labels import DAY_S, DelayedLabeler, Labelled
 
 
 @dataclass(slots=True)
@@ -58,49 +58,88 @@ class AtRiskPage:
 
 
 class _Candidate:
-    """A River classifier plus its optional calibrator and prequential metrics."""
+    """An estimator trained on short-horizon labels, served on the long horizon, plus its
+    Platt calibrator (fitted on the long-horizon labels) and prequential metrics."""
 
-    def __init__(self, estimator: Any, calibrate: bool, auc_window: int) -> None:
+    def __init__(self, estimator: Any, exponent: float, auc_window: int, calibrate: bool) -> None:
         self.estimator = estimator
+        self.exponent = exponent  # serving horizon / training horizon
         self.calibrator = OnlinePlatt() if calibrate else None
         self.auc = metrics.RollingROCAUC(window_size=auc_window)
         self.log_loss = metrics.LogLoss()
         self.n = 0
+        # The estimator folded into one weight per feature, for cheap scoring between updates;
+        # built on a write (observe), dropped when the estimator learns, False if not compilable.
+        self._compiled: Any = None
 
-    def raw(self, x: dict[str, float]) -> float:
+    def _short(self, x: dict[str, float], build: bool) -> float:
+        comp = self._compiled
+        if comp is None and build:
+            comp = self._compiled = compile_estimator(self.estimator) or False
+        if comp:
+            p = comp.score(x)
+            if p is not None:
+                return float(p)
         return float(self.estimator.predict_proba_one(x).get(True, 0.0))
+
+    def raw(self, x: dict[str, float], build: bool = False) -> float:
+        """P(cancel within the serving horizon) if the short-horizon hazard held (uncalibrated)."""
+        p = self._short(x, build)
+        if self.exponent == 1.0:
+            return p
+        return -math.expm1(self.exponent * math.log1p(-min(p, 1.0 - 1e-12)))
 
     def calibrated(self, raw: float) -> float:
         return self.calibrator.predict(raw) if self.calibrator is not None else raw
 
-    def score(self, x: dict[str, float], y: bool) -> None:
-        """Test before train: the current (not yet taught) prediction against the new label."""
-        p = self.calibrated(self.raw(x))
+    def score(self, x: dict[str, float], y: bool) -> float:
+        """Test before train on a long-horizon label; returns the raw score used."""
+        raw = self.raw(x, build=True)
+        p = self.calibrated(raw)
         self.auc.update(y, p)
         self.log_loss.update(y, min(1 - 1e-6, max(1e-6, p)))
+        return raw
 
-    def learn(self, x: dict[str, float], y: bool, raw: float) -> None:
-        if self.calibrator is not None:
-            self.calibrator.learn(raw, y)
-        self.estimator.learn_one(x, y)
-        self.n += 1
+    def learn(self, xs: list[dict[str, float]], ys: list[bool]) -> None:
+        if not xs:
+            return
+        learn_many = getattr(self.estimator, "learn_many", None)
+        if learn_many is not None:
+            learn_many(xs, ys)
+        else:
+            for x, y in zip(xs, ys, strict=True):
+                self.estimator.learn_one(x, y)
+        self.n += len(xs)
+        self._compiled = None
 
 
 class ChurnModel:
-    """Online churn risk with delayed labels over several River candidates.
+    """Online churn risk: trained on short-horizon hazard labels, served and judged on the horizon.
+
+    Two delayed labelers watch the same snapshots:
+
+    - ``labeler`` (the serving horizon, 30 days): one snapshot per user every
+      3 days is queued with what every candidate served for it. Its labels
+      drive the prequential metrics, candidate selection, the online Platt
+      calibration and the prior; they are what the bench evaluates on.
+    - ``train_labeler`` (``train_horizon_s``, 7 days by default, one snapshot
+      per user per day): its labels teach the estimators, each once its
+      horizon has closed, in snapshot-time order (see :meth:`_release`).
+
+    Why a short training horizon: a 30-day label is known only 32 days later,
+    so the model serving today would have learned only from a month-old world,
+    and learning positives as soon as a cancel reveals them (negatives only a
+    horizon later) teaches "recent snapshot = churner". A 7-day label closes
+    in 9 days; the probability of cancelling within 30 days is monotone in the
+    near-term hazard, so the candidate serves ``1 - (1 - p7) ** (30 / 7)``,
+    then calibrates that against the 30-day labels (a monotone map: ranking,
+    hence AUC, is the hazard model's).
 
     Every snapshot is scored by the active candidate (cached for at-risk
-    lists). Snapshots the labeler accepts (one per user every 3 days by default) are
-    also scored by every candidate and queued with those scores (what was
-    served, for offline evaluation). Labels become known on a cancel
-    (positives) or when the horizon passes (negatives), but every label is
-    learned only once its snapshot's horizon has closed, in snapshot-time
-    order (see :meth:`_release`). Before learning, each candidate predicts
-    the labelled snapshot with its current state (test, then train) for the
-    prequential metrics. Every
-    ``select_every`` labels the candidate with the best rolling AUC becomes
-    active (ties within ``0.002`` keep the current one). Factors in words always come from the
-    candidate named ``explainer`` (a linear pipeline).
+    lists). Every ``select_every`` long-horizon labels the candidate with the
+    best rolling AUC becomes active (ties within 0.002 keep the current one).
+    Factors in words come from the candidate named ``explainer``; ``calibrate`` names the
+    candidates given an online Platt calibrator (None, the default: all).
 
     Reads (:meth:`risk`, :meth:`at_risk`, :meth:`metrics`) never mutate.
 
@@ -114,17 +153,29 @@ class ChurnModel:
         self,
         candidates: Mapping[str, Any] | None = None,
         labeler: DelayedLabeler[Pending] | None = None,
-        calibrate: Collection[str] = ("tree",),
+        calibrate: Collection[str] | None = None,
         explainer: str = "linear",
         prior: float = 0.05,
         select_every: int = 2000,
         auc_window: int = 20_000,
+        train_horizon_s: float = 7 * DAY_S,
+        train_gap_s: float = DAY_S,
     ) -> None:
         cands = default_candidates() if candidates is None else dict(candidates)
         if explainer not in cands:
             raise ValueError(f"explainer {explainer!r} is not a candidate")
-        self._cands = {n: _Candidate(e, n in calibrate, auc_window) for n, e in cands.items()}
         self.labeler: DelayedLabeler[Pending] = labeler or DelayedLabeler()
+        self.train_labeler: DelayedLabeler[dict[str, float]] = DelayedLabeler(
+            horizon_s=train_horizon_s,
+            lateness_s=self.labeler.lateness_s,
+            max_pending=int(train_horizon_s // max(train_gap_s, 1.0)) + 4,
+            min_gap_s=train_gap_s,
+        )
+        exponent = self.labeler.horizon_s / float(train_horizon_s)
+        self._cands = {
+            n: _Candidate(e, exponent, auc_window, calibrate is None or n in calibrate)
+            for n, e in cands.items()
+        }
         self.explainer = explainer
         self.active = explainer
         self._prior = prior
@@ -133,8 +184,9 @@ class ChurnModel:
         self._users: dict[str, UserView] = {}
         self.n_labels = 0
         self.n_positive = 0
-        self._compiled: CompiledLinear | None = None  # valid until the next label is learned
-        self._settled: list[tuple[float, int, Labelled[Pending]]] = []  # known, not yet learned
+        self.n_train = 0
+        self._settled: list[tuple[float, int, Labelled[Any]]] = []  # long horizon, not yet used
+        self._train: list[tuple[float, int, Labelled[Any]]] = []  # short horizon, not yet learned
         self._seq = 0
 
     # -- learning ----------------------------------------------------------
@@ -144,12 +196,15 @@ class ChurnModel:
     ) -> float:
         """Take a snapshot: score it, remember it for serving, maybe queue it; return the risk."""
         if self.labeler.accepts(user_id, time):
-            raw = {n: c.raw(features) for n, c in self._cands.items()}
+            raw = {n: c.raw(features, build=True) for n, c in self._cands.items()}
             cal = {n: self._cands[n].calibrated(p) for n, p in raw.items()}
             risk = cal[self.active]
             self.labeler.add(user_id, time, Pending(dict(features), raw, cal, risk, self.active))
         else:
-            risk = self._score(features, build=True)
+            cand = self._cands[self.active]
+            risk = cand.calibrated(cand.raw(features, build=True))
+        if self.train_labeler.accepts(user_id, time):
+            self.train_labeler.add(user_id, time, dict(features))
         view = self._users.get(user_id)
         if view is None or time >= view.time:
             self._users[user_id] = UserView(features, time, risk, unfinished_title)
@@ -158,10 +213,11 @@ class ChurnModel:
     def observe_cancel(self, user_id: str, time: float) -> list[Labelled[Pending]]:
         """A cancellation: label the user's pending snapshots and stop serving the user.
 
-        Returns the labels now known; they are learned once their horizon closes.
+        Returns the long-horizon labels now known; all labels are used once their horizon closes.
         """
         done = self.labeler.cancel(user_id, time)
-        self._settle(done)
+        self._push(self._settled, done)
+        self._push(self._train, self.train_labeler.cancel(user_id, time))
         view = self._users.get(user_id)
         if view is not None and view.time <= time:
             del self._users[user_id]
@@ -170,57 +226,56 @@ class ChurnModel:
     def advance(self, now: float) -> list[Labelled[Pending]]:
         """Event time moved to ``now``: label expired horizons negative, learn what has settled."""
         done = self.labeler.advance(now)
-        self._settle(done)
+        self._push(self._settled, done)
+        self._push(self._train, self.train_labeler.advance(now))
         self._release(now)
         return done
 
-    def _settle(self, done: list[Labelled[Pending]]) -> None:
+    def _push(self, heap: list[tuple[float, int, Labelled[Any]]], done: list[Any]) -> None:
         for item in done:
             self._seq += 1
-            heapq.heappush(self._settled, (item.time, self._seq, item))
+            heapq.heappush(heap, (item.time, self._seq, item))
+
+    @staticmethod
+    def _pop_before(heap: list[tuple[float, int, Labelled[Any]]], cutoff: float) -> list[Any]:
+        out = []
+        while heap and heap[0][0] < cutoff:
+            out.append(heapq.heappop(heap)[2])
+        return out
 
     def _release(self, now: float) -> None:
         # Positives are known within days of their snapshot, negatives only a horizon later.
         # Learning each as soon as known would make "recent snapshot" look like "churner"
         # (measured on the bench: final-model AUC 0.52 against 0.68 offline), so every label
-        # is learned when its horizon has closed, in snapshot-time order.
-        cutoff = now - self.labeler.horizon_s - self.labeler.lateness_s
-        batch = []
-        while self._settled and self._settled[0][0] < cutoff:
-            batch.append(heapq.heappop(self._settled)[2])
-        self._learn(batch)
-
-    def _score(self, x: dict[str, float], build: bool = False) -> float:
-        """The active candidate's calibrated risk; the linear one via its compiled form."""
-        cand = self._cands[self.active]
-        if self.active == self.explainer and cand.calibrator is None:
-            if self._compiled is None and build:
-                self._compiled = CompiledLinear(cand.estimator)
-            if self._compiled is not None:
-                p = self._compiled.score(x)
-                if p is not None:
-                    return p
-        return cand.calibrated(cand.raw(x))
-
-    def _learn(self, done: list[Labelled[Pending]]) -> None:
-        if done:
-            self._compiled = None
-        # Metrics score every label of the batch before any is learned: one cancel labels
-        # several snapshots of the same user, and learning one must not inform the next.
-        for item in done:
+        # is used when its horizon has closed, in snapshot-time order.
+        lab, tr = self.labeler, self.train_labeler
+        # Long horizon first: score (test) and calibrate with the estimators as they served.
+        self._judge(self._pop_before(self._settled, now - lab.horizon_s - lab.lateness_s))
+        batch = self._pop_before(self._train, now - tr.horizon_s - tr.lateness_s)
+        if batch:
+            xs = [it.payload for it in batch]
+            ys = [it.label for it in batch]
             for cand in self._cands.values():
-                cand.score(item.payload.features, item.label)
-        for item in done:
-            p = item.payload
+                cand.learn(xs, ys)
+            self.n_train += len(batch)
+
+    def _judge(self, done: list[Labelled[Pending]]) -> None:
+        # Every label of the batch is scored before any calibrator learns from it.
+        raws = [
+            {n: c.score(it.payload.features, it.label) for n, c in self._cands.items()}
+            for it in done
+        ]
+        for item, raw in zip(done, raws, strict=True):
             for name, cand in self._cands.items():
-                cand.learn(p.features, item.label, p.raw[name])
+                if cand.calibrator is not None:
+                    cand.calibrator.learn(raw[name], item.label)
             self.n_labels += 1
             self.n_positive += item.label
             if self.n_labels % self.select_every == 0:
                 self._select()
 
     def _select(self) -> None:
-        scores = {n: c.auc.get() for n, c in self._cands.items() if c.n >= self.select_every}
+        scores = {n: c.auc.get() for n, c in self._cands.items() if c.n > 0}
         if not scores:
             return
         best = max(scores, key=lambda n: scores[n])
@@ -231,6 +286,7 @@ class ChurnModel:
         """Drop everything about a user (e.g. on erasure) without learning from it."""
         self._users.pop(user_id, None)
         self.labeler.forget(user_id)
+        self.train_labeler.forget(user_id)
 
     def expire(self, now: float, idle_s: float = 60 * 86_400.0) -> int:
         """Stop serving users with no snapshot for ``idle_s`` (bounded memory); returns how many."""
@@ -252,7 +308,8 @@ class ChurnModel:
         view = self._users.get(user_id)
         if view is None:
             return Risk(user_id, self.prior, (), None, False, "prior")
-        p = self._score(view.features)
+        cand = self._cands[self.active]
+        p = cand.calibrated(cand.raw(view.features))
         return Risk(user_id, p, tuple(self.explain(user_id, k)), view.time, True, self.active)
 
     def explain(self, user_id: str, k: int = 3) -> list[Factor]:

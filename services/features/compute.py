@@ -1,6 +1,6 @@
 """Feature computation over many users at once: one stacked matrix product instead of a loop per user.
 
-The 7- and 28-day counts (sessions, minutes) are extrapolated from the part
+The 7-, 14- and 28-day counts (sessions, minutes) are extrapolated from the part
 of the window the state has observed (``history_days``: since the first
 engagement, or a signup shortly before it), so a user first seen 5 days ago
 is not read as a user whose engagement collapsed. Without this, every
@@ -47,20 +47,31 @@ FEATURE_NAMES: tuple[str, ...] = (
     "plan_changes_28d",
     "downgrades_28d",
     "history_days",
+    "sessions_14d",
+    "minutes_14d",
+    "minutes_trend_14d",
+    "rebuffer_ratio_14d",
 )
 
 
 def window_lut(window_days: int) -> np.ndarray:
-    """Row ``age + 1`` says which windows (today, 7d, previous 7d, 28d) hold a slot ``age`` days old.
+    """Row ``age + 1`` says which windows (today, 7d, previous 7d, 28d, 14d) hold a slot ``age`` days old.
 
     Row 0 (future days) and the last row (``age >= window_days`` or empty) are all zero.
 
     >>> window_lut(28)[[0, 1, 8, 15, 28, 29]].tolist()
-    [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    [[0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]]
     """
     ages = np.arange(-1, window_days + 1)
     lut = np.stack(
-        [ages == 0, (ages >= 0) & (ages < 7), (ages >= 7) & (ages < 14), ages >= 0], axis=1
+        [
+            ages == 0,
+            (ages >= 0) & (ages < 7),
+            (ages >= 7) & (ages < 14),
+            ages >= 0,
+            (ages >= 0) & (ages < 14),
+        ],
+        axis=1,
     ).astype(np.float64)
     lut[-1] = 0.0
     return lut
@@ -89,9 +100,10 @@ def feature_matrix(
     days = np.stack([s.days for s in states])
     idx = np.minimum(np.maximum(today - days, -1), w)
     idx[days < 0] = w
-    masks = lut[idx + 1]  # (n, ring, 4)
-    sums = np.matmul(np.stack([s.counts for s in states]), masks)  # (n, counters, 4)
+    masks = lut[idx + 1]  # (n, ring, 5)
+    sums = np.matmul(np.stack([s.counts for s in states]), masks)  # (n, counters, 5)
     d1, d7, p7, d28 = sums[:, :, 0], sums[:, :, 1], sums[:, :, 2], sums[:, :, 3]
+    d14 = sums[:, :, 4]
     nows = np.full(n, now)
     first = _opt([s.first_time for s in states], nows)
     signup = _opt([s.signup_time for s in states], first)
@@ -105,6 +117,10 @@ def feature_matrix(
     s28 = d28[:, S.SESSIONS] * w / hist
     p7m, p7s = p7[:, S.WATCH_S] / 60.0, p7[:, S.SESSIONS]
     full_prev = hist >= 14.0
+    h14 = np.minimum(14.0, hist)
+    m14 = d14[:, S.WATCH_S] / 60.0 * 14.0 / h14
+    s14 = d14[:, S.SESSIONS] * 14.0 / h14
+    p14m = (d28[:, S.WATCH_S] - d14[:, S.WATCH_S]) / 60.0
     since = _opt([s.last_session_time for s in states], begin)
     start = signup
     plays = d28[:, S.PLAYS]
@@ -116,6 +132,8 @@ def feature_matrix(
         r28 = d28[:, S.REBUFFER_S] + d28[:, S.CHUNK_S]
         rebuf7 = np.where(r7 > 0, d7[:, S.REBUFFER_S] / r7, 0.0)
         rebuf28 = np.where(r28 > 0, d28[:, S.REBUFFER_S] / r28, 0.0)
+        r14 = d14[:, S.REBUFFER_S] + d14[:, S.CHUNK_S]
+        rebuf14 = np.where(r14 > 0, d14[:, S.REBUFFER_S] / r14, 0.0)
     n_genres = np.empty(n)
     n_devices = np.empty(n)
     in_window = masks[:, :, 3]
@@ -153,6 +171,10 @@ def feature_matrix(
         d28[:, S.PLAN_CHANGES],
         d28[:, S.DOWNGRADES],
         hist,
+        s14,
+        m14,
+        np.where(hist >= float(w), (m14 - p14m) / (m14 + p14m + 60.0), 0.0),
+        rebuf14,
     ]
     return np.stack(cols, axis=1)
 
@@ -178,7 +200,7 @@ def feature_dict(
     idx = np.minimum(np.maximum(today - days, -1), w)
     idx[days < 0] = w
     masks = lut[idx + 1]
-    d1, d7, p7, d28 = (st.counts @ masks).T.tolist()
+    d1, d7, p7, d28, d14 = (st.counts @ masks).T.tolist()
     first = st.first_time if st.first_time is not None else now
     start = st.signup_time if st.signup_time is not None else first
     begin = start if start < first and first - start < w * DAY_S else first
@@ -190,6 +212,9 @@ def feature_dict(
     s28 = d28[S.SESSIONS] * w / hist
     p7m, p7s = p7[S.WATCH_S] / 60.0, p7[S.SESSIONS]
     full_prev = hist >= 14.0
+    h14 = min(14.0, hist)
+    m14 = d14[S.WATCH_S] / 60.0 * 14.0 / h14
+    p14m = (d28[S.WATCH_S] - d14[S.WATCH_S]) / 60.0
     since = st.last_session_time if st.last_session_time is not None else begin
     plays = d28[S.PLAYS]
     if d7[S.CHUNK_S] > 0:
@@ -230,4 +255,8 @@ def feature_dict(
         "plan_changes_28d": d28[S.PLAN_CHANGES],
         "downgrades_28d": d28[S.DOWNGRADES],
         "history_days": hist,
+        "sessions_14d": d14[S.SESSIONS] * 14.0 / h14,
+        "minutes_14d": m14,
+        "minutes_trend_14d": (m14 - p14m) / (m14 + p14m + 60.0) if hist >= w else 0.0,
+        "rebuffer_ratio_14d": _sratio(d14[S.REBUFFER_S], d14[S.CHUNK_S]),
     }
