@@ -92,7 +92,7 @@ async def test_risk_paging_and_one_action_per_crossing(
         await send(
             kafka_bootstrap, topics.engagement, [snapshot(u, t0 + DAY_MS, 100.0) for u in users]
         )
-        actions = read_all(kafka_bootstrap, topics.retention_actions, len(users), timeout_s=30)
+        actions = read_all(kafka_bootstrap, topics.retention_actions, len(users), timeout_s=90)
         got = [api.RetentionAction.FromString(m.value() or b"") for m in actions]
         assert sorted(a.user_id for a in got) == users  # exactly one each
         first = next(a for a in got if a.user_id == "sub-0")
