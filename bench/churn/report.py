@@ -131,8 +131,10 @@ def markdown(
         "## Simulated population",
         "",
         f"- {pop.n} subscribers over {pop.days} days; cancellation hazard is the known function in "
-        "`bench/churn/simulator.py` (engagement decline, rebuffering, low relevance, low engagement, "
-        "new user, per-user unobserved frailty sd 0.6, plus an unexplained hazard shared by all).",
+        "`bench/churn/simulator.py`: engagement decline, rebuffering (mean over "
+        f"{pop.coef.rebuffer_days} d), low relevance, low engagement (mean over {pop.coef.level_days} d), "
+        f"all acting {pop.coef.lag_days} days later; new user; per-user unobserved frailty sd "
+        f"{pop.coef.frailty_sd}; plus an unexplained hazard shared by all.",
         f"- Churn rate during the run: **{pop.churn_rate():.1%}** of users cancelled; "
         f"{summary['unexplained_share']:.0%} of cancellations fell in the unexplained hazard band.",
         f"- Events delivered: {res.events} (late within 48 h: 5 %, beyond: 0.3 %, duplicated: 1 %); "
@@ -146,6 +148,10 @@ def markdown(
         "",
         f"Split at simulated day {ev['cut'] / DAY_S:.1f}: hindsight trains on {ev['n_train']} "
         f"earlier snapshots, every model is scored on the same {ev['n_test']} later ones.",
+        "",
+        f"Online model: `{type(res.model._cands[res.model.explainer].estimator).__name__}` trained on "
+        f"{res.model.train_labeler.horizon_s / DAY_S:.0f}-day labels (one snapshot per user per day, "
+        f"{res.model.n_train} learned), served on the {res.model.labeler.horizon_s / DAY_S:.0f}-day horizon.",
         "",
         "| model | AUC | log loss |",
         "|---|---|---|",
@@ -196,12 +202,17 @@ def markdown(
         + f"); {res.degraded_actions} degraded (the stand-in recommender fails every 10th call); "
         f"{res.policy.suppressed} crossings suppressed by the rate limit.",
         "",
-        "## Throughput (one core)",
+        "## Throughput (CPU seconds, one process on a shared 2-core machine)",
         "",
         f"- Feature code: {res.events} events in {res.feature_seconds:.1f} s = "
         f"**{summary['features_per_s']:.0f} events/s** (includes change-snapshot computation).",
         f"- Daily ticks: {res.tick_seconds:.1f} s; churn model + policy: {res.model_seconds:.1f} s; "
-        f"whole run {res.wall_seconds:.0f} s.",
+        f"the rest of the run (simulating and delivering events): "
+        f"{res.cpu_seconds - res.feature_seconds - res.tick_seconds - res.model_seconds:.1f} s.",
+        f"- Whole run {res.cpu_seconds:.0f} CPU s ({res.wall_seconds:.0f} s wall); with evaluation "
+        f"and plot {summary.get('cpu_seconds', float('nan')):.0f} CPU s.",
+        "",
+        "What each change bought: [churn_ablation.md](churn_ablation.md).",
         "",
     ]
     return "\n".join(lines)
