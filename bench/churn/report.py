@@ -150,7 +150,8 @@ def markdown(
         f"earlier snapshots, every model is scored on the same {ev['n_test']} later ones.",
         "",
         f"Online model: `{type(res.model._cands[res.model.explainer].estimator).__name__}` trained on "
-        f"{res.model.train_labeler.horizon_s / DAY_S:.0f}-day labels (one snapshot per user per day, "
+        f"{res.model.train_labeler.horizon_s / DAY_S:.0f}-day labels (one snapshot per user every "
+        f"{res.model.train_labeler.min_gap_s / DAY_S:.0f} days, "
         f"{res.model.n_train} learned), served on the {res.model.labeler.horizon_s / DAY_S:.0f}-day horizon.",
         "",
         "| model | AUC | log loss |",

@@ -64,7 +64,7 @@ class _Candidate:
     def __init__(self, estimator: Any, exponent: float, auc_window: int, calibrate: bool) -> None:
         self.estimator = estimator
         self.exponent = exponent  # serving horizon / training horizon
-        self.calibrator = OnlinePlatt() if calibrate else None
+        self.calibrator = OnlinePlatt(lr=0.002) if calibrate else None
         self.auc = metrics.RollingROCAUC(window_size=auc_window)
         self.log_loss = metrics.LogLoss()
         self.n = 0
@@ -123,7 +123,7 @@ class ChurnModel:
       drive the prequential metrics, candidate selection, the online Platt
       calibration and the prior; they are what the bench evaluates on.
     - ``train_labeler`` (``train_horizon_s``, 14 days by default, one snapshot
-      per user per day): its labels teach the estimators, each once its
+      per user every 3 days): its labels teach the estimators, each once its
       horizon has closed, in snapshot-time order (see :meth:`_release`).
 
     Why a shorter training horizon: a 30-day label is known only 32 days
@@ -162,7 +162,7 @@ class ChurnModel:
         select_every: int = 2000,
         auc_window: int = 20_000,
         train_horizon_s: float = 14 * DAY_S,
-        train_gap_s: float = DAY_S,
+        train_gap_s: float = 3 * DAY_S,
     ) -> None:
         cands = default_candidates() if candidates is None else dict(candidates)
         if explainer not in cands:

@@ -137,7 +137,7 @@ class Recorder:
 
 def test_cancel_after_the_short_horizon_is_a_short_negative() -> None:
     rec = Recorder()
-    m = ChurnModel(candidates={"linear": rec}, train_horizon_s=7 * DAY_S)
+    m = ChurnModel(candidates={"linear": rec}, train_horizon_s=7 * DAY_S, train_gap_s=DAY_S)
     m.observe("u", 0.0, {"a": 0.0})
     m.observe("u", 1.5 * DAY_S, {"a": 0.0})
     m.observe_cancel("u", 8 * DAY_S)  # 8 days after the first, 6.5 after the second
