@@ -268,3 +268,28 @@ def test_vectorised_ticks_match_the_scalar_features() -> None:
     for s in snaps:
         assert s.features == pytest.approx(expected[s.user_id], rel=1e-12, abs=1e-12)
     assert tr.tick_many(states, now) == []  # once per day
+
+
+def test_fortnight_features() -> None:
+    """14-day windows: a fortnight of 60 min/day, then one of 10 min/day with rebuffering."""
+    tr = EngagementTracker()
+    day = 200
+    st = seasoned(tr, day)
+    for d in range(28):
+        minutes = 60.0 if d < 14 else 10.0
+        tr.apply(st, watch(f"w{d}", (day - 27 + d) * DAY_S + H, minutes))
+    tr.apply(
+        st,
+        ev("c", (day - 1) * DAY_S + 2 * H, K.CHUNK, duration_s=90.0, rebuffer_ms=10_000.0),
+    )
+    f = tr.features(st, day * DAY_S + 12 * H)
+    assert f["minutes_14d"] == pytest.approx(140.0)
+    assert f["minutes_trend_14d"] == pytest.approx((140 - 840) / (140 + 840 + 60))
+    assert f["rebuffer_ratio_14d"] == pytest.approx(10 / 100)
+    # Seen for 5 days only: the fortnight is extrapolated, and there is no trend to read yet.
+    young = tr.new_state("u1")
+    for d in range(5):
+        tr.apply(young, watch(f"y{d}", (day - 4 + d) * DAY_S + H, 10.0))
+    g = tr.features(young, day * DAY_S + 12 * H)
+    assert g["minutes_14d"] == pytest.approx(50.0 * 14 / g["history_days"])
+    assert g["minutes_trend_14d"] == 0.0
