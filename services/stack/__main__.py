@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -83,6 +84,10 @@ async def run(args: argparse.Namespace) -> int:
     RUN_DIR.mkdir(exist_ok=True)
     if PIDFILE.exists():
         stop_from_pidfile(PIDFILE)
+    if not args.resume:
+        # A fresh run: models learn from this run's audience (and old snapshots may come from
+        # another version of the code). --resume keeps the models and offsets of the last run.
+        shutil.rmtree(RUN_DIR / "state", ignore_errors=True)
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP", f"127.0.0.1:{args.kafka_port}")
     if "KAFKA_BOOTSTRAP" not in os.environ:
         print(f"starting Kafka on {bootstrap} ...", flush=True)
@@ -129,6 +134,7 @@ def main() -> None:
     parser.add_argument("--titles", type=int, default=2000, help="catalogue size")
     parser.add_argument("--speed", type=float, default=2000.0, help="simulated seconds per second")
     parser.add_argument("--traces", type=Path, default=None, help="folder of real bandwidth traces")
+    parser.add_argument("--resume", action="store_true", help="keep the models of the last run")
     parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("KAFKA_PORT", 9092)))
     args = parser.parse_args()
     if args.cmd == "stop":

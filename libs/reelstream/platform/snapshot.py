@@ -30,6 +30,10 @@ from reelstream.platform import metrics
 FORMAT_VERSION = 1
 
 
+class SnapshotIncompatible(RuntimeError):
+    """The snapshot file cannot be loaded by this version of the code."""
+
+
 @dataclass
 class Snapshot:
     """A loaded snapshot: the model state, the offsets applied to it, and metadata."""
@@ -78,7 +82,19 @@ class SnapshotStore:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        payload = pickle.loads(data)
+        try:
+            payload = pickle.loads(data)
+        except (
+            AttributeError,
+            ModuleNotFoundError,
+            ImportError,
+            pickle.UnpicklingError,
+            EOFError,
+        ) as exc:
+            raise SnapshotIncompatible(
+                f"{self.path} was written by an incompatible version of the model ({exc}); "
+                "move it aside to rebuild the model from Kafka"
+            ) from exc
         if payload.get("version") != FORMAT_VERSION:
             raise ValueError(f"{self.path}: snapshot format {payload.get('version')} unsupported")
         return Snapshot(payload["state"], payload["offsets"], payload["meta"])

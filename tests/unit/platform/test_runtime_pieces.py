@@ -34,6 +34,18 @@ def test_snapshot_survives_a_crash_mid_write(tmp_path: Path) -> None:
     assert snap is not None and snap.state == {"v": 1}
 
 
+def test_snapshot_of_an_incompatible_version_fails_clearly(tmp_path: Path) -> None:
+    from reelstream.platform.snapshot import SnapshotIncompatible
+
+    store = SnapshotStore(tmp_path, "svc")
+    # A pickle naming a module that no longer exists, as after a refactoring of the model.
+    store.path.write_bytes(
+        b"\x80\x04\x95\x1a\x00\x00\x00\x00\x00\x00\x00\x8c\x08gone_mod\x94\x8c\x04Gone\x94\x93\x94."
+    )
+    with pytest.raises(SnapshotIncompatible, match="incompatible version"):
+        store.load()
+
+
 def test_snapshot_rejects_unknown_format(tmp_path: Path) -> None:
     import pickle
 
