@@ -14,6 +14,7 @@ def main() -> None:
     """Run one faust worker of the features app."""
     settings = FeaturesSettings()
     logs.configure("features", settings.log_level, settings.log_json)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # faust does not create it
     serve_metrics(settings.metrics_host, settings.metrics_port)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

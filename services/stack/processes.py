@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,10 +70,22 @@ def start_service(spec: ServiceSpec, base_env: dict[str, str], run_dir: Path) ->
 
 
 def wait_serving(running: Running, timeout_s: float = 90.0) -> None:
-    """Wait for gRPC health SERVING; raise with the log tail if the process dies or times out."""
-    if running.spec.grpc_port is None:
-        return
+    """Wait for gRPC health SERVING (or, without gRPC, for /metrics to answer); raise with the
+    log tail if the process dies or times out."""
     deadline = time.monotonic() + timeout_s
+    if running.spec.grpc_port is None:
+        while time.monotonic() < deadline and running.proc.poll() is None:
+            try:
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{running.spec.metrics_port}/metrics", timeout=1
+                )
+                time.sleep(1.0)  # still alive a moment after binding (faust fails after start-up)
+                if running.proc.poll() is None:
+                    return
+            except OSError:
+                time.sleep(0.3)
+        tail = running.log.read_text(errors="replace")[-2500:]
+        raise RuntimeError(f"{running.spec.name} did not come up; its log ends:\n{tail}")
     with grpc.insecure_channel(f"127.0.0.1:{running.spec.grpc_port}") as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.monotonic() < deadline:
