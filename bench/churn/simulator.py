@@ -20,7 +20,7 @@ with ``decline`` the latent log-engagement of the last 7 days minus days
 8-28 before, ``rebuffer`` the log rebuffer ratio (relative to 0.4 %) averaged
 over ``rebuffer_days``, the engagement level averaged over ``level_days``,
 ``frailty_u ~ N(0, frailty_sd)`` unobservable and ``h0`` an unexplained hazard
-shared by everyone (about a fifth of all cancellations).
+shared by everyone (a fifth to a quarter of all cancellations).
 
 Why the lag and the smoothing (defaults 14, 14, 14 days): subscribers cancel
 on sustained experience, not on one bad day, and at the next bill, not the
