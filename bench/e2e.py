@@ -26,7 +26,14 @@ from bench.common import ROOT, emit, free_port, progress
 from reelstream.churn.v1 import churn_pb2, churn_pb2_grpc
 from reelstream.platform.topics import TopicNames, ensure_topics
 from services.stack.monitoring import PrometheusProcess, dashboard_queries
-from services.stack.processes import Running, ServiceSpec, start_service, stop_all, wait_serving
+from services.stack.processes import (
+    Running,
+    ServiceSpec,
+    service_env,
+    start_service,
+    stop_all,
+    wait_serving,
+)
 
 TARGETS = {
     "freshness_p99_ms": 1000.0,
@@ -112,19 +119,16 @@ async def amain(args: argparse.Namespace) -> dict[str, object]:
     rss: dict[str, float] = {}
     try:
         for spec in specs.values():
-            p = spec.name.upper()
             env = {
                 **base,
-                f"{p}_METRICS_PORT": str(spec.metrics_port),
-                f"{p}_SNAPSHOT_DIR": str(work / "state"),
-                f"{p}_LOG_LEVEL": "WARNING",
-                "FEATURES_DATA_DIR": str(work / "features"),
-                "FEATURES_WEB_PORT": str(free_port()),
-                "CHURN_HORIZON_DAYS": "7",
-                "CHURN_RECOMMENDATION_ADDR": f"127.0.0.1:{specs['recommendation'].grpc_port}",
+                **service_env(
+                    spec,
+                    work / "state",
+                    log_level="WARNING",
+                    features_web_port=free_port(),
+                    recommendation_port=specs["recommendation"].grpc_port or 0,
+                ),
             }
-            if spec.grpc_port is not None:
-                env[f"{p}_GRPC_PORT"] = str(spec.grpc_port)
             r = start_service(spec, env, work)
             running.append(r)
             await asyncio.to_thread(wait_serving, r)

@@ -26,6 +26,7 @@ from services.stack.processes import (
     ROOT,
     Running,
     ServiceSpec,
+    service_env,
     start_kafka,
     start_service,
     stop_all,
@@ -46,23 +47,6 @@ SERVICES = (
     ServiceSpec("churn", 50054, 9104),
 )
 SIMULATOR = ServiceSpec("simulator", None, 9106)
-
-
-def service_env(spec: ServiceSpec, run_dir: Path) -> dict[str, str]:
-    """Ports and state locations for one service, in its own env prefix."""
-    prefix = spec.name.upper()
-    env = {
-        f"{prefix}_METRICS_PORT": str(spec.metrics_port),
-        f"{prefix}_SNAPSHOT_DIR": str(run_dir / "state"),
-        f"{prefix}_LOG_LEVEL": "INFO",
-        "FEATURES_DATA_DIR": str(run_dir / "state" / "features"),
-        # The simulated span is at most 29 days (telemetry's 30-day bound on event age), so the
-        # demo labels churn over 7 days; production keeps the 30-day default.
-        "CHURN_HORIZON_DAYS": "7",
-    }
-    if spec.grpc_port is not None:
-        env[f"{prefix}_GRPC_PORT"] = str(spec.grpc_port)
-    return env
 
 
 def simulator_env(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
@@ -104,7 +88,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         for spec in SERVICES:
             print(f"starting {spec.name} ...", flush=True)
-            r = start_service(spec, {**base, **service_env(spec, RUN_DIR)}, RUN_DIR)
+            env = service_env(spec, RUN_DIR / "state", recommendation_port=50052)
+            r = start_service(spec, {**base, **env}, RUN_DIR)
             running.append(r)
             write_pids(PIDFILE, running)
             await asyncio.to_thread(wait_serving, r)

@@ -45,6 +45,36 @@ class Running:
     log: Path
 
 
+def service_env(
+    spec: ServiceSpec,
+    state_dir: Path,
+    *,
+    recommendation_port: int,
+    churn_horizon_days: float = 7.0,
+    log_level: str = "INFO",
+    features_web_port: int = 6066,
+) -> dict[str, str]:
+    """One service's environment: its ports, where its state lives, how churn finds recommendation.
+
+    The local stack, its end-to-end test and bench-e2e run the same services this way. The
+    simulated span is at most 29 days (telemetry's 30-day bound on event age), so local runs
+    label churn over a short horizon; production keeps the 30-day default.
+    """
+    prefix = spec.name.upper()
+    env = {
+        f"{prefix}_METRICS_PORT": str(spec.metrics_port),
+        f"{prefix}_SNAPSHOT_DIR": str(state_dir),
+        f"{prefix}_LOG_LEVEL": log_level,
+        "FEATURES_DATA_DIR": str(state_dir / "features"),
+        "FEATURES_WEB_PORT": str(features_web_port),
+        "CHURN_HORIZON_DAYS": f"{churn_horizon_days:g}",
+        "CHURN_RECOMMENDATION_ADDR": f"127.0.0.1:{recommendation_port}",
+    }
+    if spec.grpc_port is not None:
+        env[f"{prefix}_GRPC_PORT"] = str(spec.grpc_port)
+    return env
+
+
 def start_kafka(port: int) -> None:
     """Start (or reuse) the local broker on ``port``; raise with its log if it fails."""
     env = dict(os.environ, KAFKA_PORT=str(port))

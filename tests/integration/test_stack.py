@@ -12,7 +12,14 @@ import pytest
 
 from reelstream.platform.topics import TopicNames
 from services.stack.monitoring import PrometheusProcess, alert_metrics, dashboard_queries
-from services.stack.processes import Running, ServiceSpec, start_service, stop_all, wait_serving
+from services.stack.processes import (
+    Running,
+    ServiceSpec,
+    service_env,
+    start_service,
+    stop_all,
+    wait_serving,
+)
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -28,22 +35,6 @@ def service_specs() -> list[ServiceSpec]:
     ]
 
 
-def env_for(spec: ServiceSpec, specs: dict[str, ServiceSpec], tmp: Path) -> dict[str, str]:
-    p = spec.name.upper()
-    env = {
-        f"{p}_METRICS_PORT": str(spec.metrics_port),
-        f"{p}_SNAPSHOT_DIR": str(tmp / "state"),
-        f"{p}_LOG_LEVEL": "INFO",
-        "FEATURES_DATA_DIR": str(tmp / "features"),
-        "FEATURES_WEB_PORT": str(free_port()),
-        "CHURN_HORIZON_DAYS": "3",
-        "CHURN_RECOMMENDATION_ADDR": f"127.0.0.1:{specs['recommendation'].grpc_port}",
-    }
-    if spec.grpc_port is not None:
-        env[f"{p}_GRPC_PORT"] = str(spec.grpc_port)
-    return env
-
-
 @pytest.fixture
 def stack(
     kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
@@ -54,7 +45,14 @@ def stack(
     prom: PrometheusProcess | None = None
     try:
         for spec in specs.values():
-            r = start_service(spec, {**base, **env_for(spec, specs, tmp_path)}, tmp_path)
+            env = service_env(
+                spec,
+                tmp_path / "state",
+                churn_horizon_days=3,
+                features_web_port=free_port(),
+                recommendation_port=specs["recommendation"].grpc_port or 0,
+            )
+            r = start_service(spec, {**base, **env}, tmp_path)
             running.append(r)
             wait_serving(r)
         sim = ServiceSpec("simulator", None, free_port())
