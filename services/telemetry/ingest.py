@@ -86,15 +86,36 @@ class Ingestor:
         if n > self.max_batch_events:
             raise BatchTooLarge(f"events: {n} events in one batch, at most {self.max_batch_events}")
 
-    def _dead_letter(self, payload: bytes, problem: Problem, now_ms: int) -> bytes:
-        return types_pb2.DeadLetter(
+    def _reject(
+        self,
+        index: int,
+        ev: pb.PlaybackEvent | sub_pb.SubscriptionEvent,
+        kind: str,
+        problem: Problem,
+        now_ms: int,
+        rejections: list[api.Rejection],
+        dead: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Name the rejected event in the ack and queue its dead letter (original bytes + reason)."""
+        rejections.append(
+            api.Rejection(
+                index=index,
+                event_id=ev.event_id,
+                field=problem.field,
+                code=problem.code,
+                reason=problem.reason,
+            )
+        )
+        REJECTED.labels(kind, problem.code).inc()
+        letter = types_pb2.DeadLetter(
             service="telemetry",
-            payload=payload,
+            payload=ev.SerializeToString(),
             field=problem.field,
             code=problem.code,
             reason=problem.reason,
             time_ms=now_ms,
-        ).SerializeToString()
+        )
+        dead.append((ev.user_id.encode(), letter.SerializeToString()))
 
     async def ingest_playback(self, events: Sequence[pb.PlaybackEvent]) -> IngestResult:
         """Ingest one batch of playback events; raises DeliveryError if Kafka did not take it."""
@@ -122,19 +143,7 @@ class Ingestor:
                 problem = Problem(
                     "", "TOO_LARGE", f"event is {len(data)} bytes, at most {max_bytes}"
                 )
-            rejections.append(
-                api.Rejection(
-                    index=i,
-                    event_id=ev.event_id,
-                    field=problem.field,
-                    code=problem.code,
-                    reason=problem.reason,
-                )
-            )
-            REJECTED.labels(kind or "none", problem.code).inc()
-            dead.append(
-                (ev.user_id.encode(), self._dead_letter(ev.SerializeToString(), problem, now_ms))
-            )
+            self._reject(i, ev, kind or "none", problem, now_ms, rejections, dead)
         await self._write(self.topics.playback, records, dead)
         for name, count in kinds.items():
             ACCEPTED.labels(name).inc(count)
@@ -155,19 +164,7 @@ class Ingestor:
                 ev.ingest_time_ms = now_ms
                 records.append((ev.user_id.encode(), ev.SerializeToString()))
                 continue
-            rejections.append(
-                api.Rejection(
-                    index=i,
-                    event_id=ev.event_id,
-                    field=problem.field,
-                    code=problem.code,
-                    reason=problem.reason,
-                )
-            )
-            REJECTED.labels("subscription", problem.code).inc()
-            dead.append(
-                (ev.user_id.encode(), self._dead_letter(ev.SerializeToString(), problem, now_ms))
-            )
+            self._reject(i, ev, "subscription", problem, now_ms, rejections, dead)
         await self._write(self.topics.subscription, records, dead)
         ACCEPTED.labels("subscription").inc(len(records))
         return IngestResult(len(records), rejections)
