@@ -122,6 +122,10 @@ bench-churn: $(VENV)/.installed ## churn AUC with delayed labels vs oracle and a
 bench-e2e: kafka-up ## the full stack under a growing simulated audience until a latency or lag bound breaks
 	$(PY) -m bench.e2e --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
 
+.PHONY: loadgen
+loadgen: $(VENV)/.installed ## build the Go open-loop gRPC load generator used by the serving benchmarks
+	PY=$(CURDIR)/$(PY) bench/loadgen/build.sh
+
 .PHONY: bench-abr-grpc
-bench-abr-grpc: kafka-up ## ABR decision latency through gRPC at 1,000 decisions/s (open loop)
+bench-abr-grpc: kafka-up loadgen ## ABR decision latency through gRPC at 1,000 decisions/s, stream and unary (open loop)
 	$(PY) -m bench.abr_grpc --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)

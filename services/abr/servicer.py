@@ -1,4 +1,4 @@
-"""Thin gRPC servicer over :class:`AbrState`: StartSession, SelectBitrate, EndSession.
+"""Thin gRPC servicer over :class:`AbrState`: StartSession, SelectBitrate(+Stream), EndSession.
 
 Requests are validated field by field (INVALID_ARGUMENT names the field). Chunk
 observations a player includes in a request are learned at once (deduplicated
@@ -8,7 +8,7 @@ already uses them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 import numpy as np
@@ -74,66 +74,84 @@ class AbrServicer(api_grpc.AbrServiceServicer):
 
         return await self._run(context, run)  # type: ignore[return-value]
 
+    def decide(self, request: api.SelectBitrateRequest) -> api.SelectBitrateResponse:
+        """One decision: validate, learn the downloads it reports, plan (BadRequest if invalid)."""
+        if not request.session_id:
+            raise BadRequest("session_id is required")
+        if not 0.0 <= request.buffer_s <= 600.0:
+            raise BadRequest(f"buffer_s must be within [0, 600], got {request.buffer_s:g}")
+        st = self._state()
+        ladder = _ladder(list(request.ladder_kbps), "ladder_kbps") if request.ladder_kbps else None
+        book = st.book(request.session_id)
+        n_rungs = len(ladder or (book.ladder if book is not None else st.default_ladder))
+        if not -1 <= request.last_rung < n_rungs:
+            raise BadRequest(
+                f"last_rung must be within [-1, {n_rungs - 1}], got {request.last_rung}"
+            )
+        recent = request.recent
+        for i, obs in enumerate(recent):
+            if obs.bytes <= 0 or obs.download_ms <= 0:
+                raise BadRequest(f"recent[{i}]: bytes and download_ms must be positive")
+        for obs in recent:
+            st.observe(
+                request.session_id,
+                obs.chunk_index,
+                obs.rung,
+                float(obs.bytes),
+                obs.download_ms / 1000,
+                obs.rtt_ms / 1000 if obs.rtt_ms > 0 else None,
+                None,
+                "request",
+            )
+        sizes = None
+        if request.next_chunk_sizes:
+            rows = [c.bytes for c in request.next_chunk_sizes]
+            if any(len(r) != n_rungs for r in rows):
+                raise BadRequest(
+                    f"next_chunk_sizes: every chunk needs {n_rungs} sizes, one per rung"
+                )
+            sizes = np.array(rows, dtype=float).T
+        buffer_s = 0.0 if request.after_seek else request.buffer_s
+        cap = request.max_rung if request.max_rung > 0 else None
+        decision, used = st.select(
+            request.session_id,
+            request.chunk_index,
+            buffer_s,
+            request.last_rung if request.last_rung >= 0 else None,
+            sizes,
+            cap,
+            ladder,
+        )
+        return api.SelectBitrateResponse(
+            rung=decision.rung,
+            bitrate_kbps=used[decision.rung],
+            predicted_download_ms=decision.predicted_download_s * 1000,
+            predicted_throughput_kbps=decision.predicted_rate_bps * 8 / 1000,
+            reason=decision.reason,
+        )
+
     async def SelectBitrate(
         self, request: api.SelectBitrateRequest, context: grpc.aio.ServicerContext
     ) -> api.SelectBitrateResponse:
-        def run() -> api.SelectBitrateResponse:
-            if not request.session_id:
-                raise BadRequest("session_id is required")
-            if not 0.0 <= request.buffer_s <= 600.0:
-                raise BadRequest(f"buffer_s must be within [0, 600], got {request.buffer_s:g}")
-            st = self._state()
-            ladder = _ladder(list(request.ladder_kbps), "ladder_kbps") or None
-            n_rungs = len(
-                ladder
-                or (st.book(request.session_id) or st).__dict__.get("ladder", st.default_ladder)
-            )
-            if not -1 <= request.last_rung < n_rungs:
-                raise BadRequest(
-                    f"last_rung must be within [-1, {n_rungs - 1}], got {request.last_rung}"
-                )
-            for i, obs in enumerate(request.recent):
-                if obs.bytes <= 0 or obs.download_ms <= 0:
-                    raise BadRequest(f"recent[{i}]: bytes and download_ms must be positive")
-            for obs in request.recent:
-                st.observe(
-                    request.session_id,
-                    obs.chunk_index,
-                    obs.rung,
-                    float(obs.bytes),
-                    obs.download_ms / 1000,
-                    obs.rtt_ms / 1000 if obs.rtt_ms > 0 else None,
-                    None,
-                    "request",
-                )
-            sizes = None
-            if request.next_chunk_sizes:
-                rows = [list(c.bytes) for c in request.next_chunk_sizes]
-                if any(len(r) != n_rungs for r in rows):
-                    raise BadRequest(
-                        f"next_chunk_sizes: every chunk needs {n_rungs} sizes, one per rung"
-                    )
-                sizes = np.asarray(rows, dtype=float).T
-            buffer_s = 0.0 if request.after_seek else request.buffer_s
-            cap = request.max_rung if request.max_rung > 0 else None
-            decision, used = st.select(
-                request.session_id,
-                request.chunk_index,
-                buffer_s,
-                request.last_rung if request.last_rung >= 0 else None,
-                sizes,
-                cap,
-                ladder,
-            )
-            return api.SelectBitrateResponse(
-                rung=decision.rung,
-                bitrate_kbps=used[decision.rung],
-                predicted_download_ms=decision.predicted_download_s * 1000,
-                predicted_throughput_kbps=decision.predicted_rate_bps * 8 / 1000,
-                reason=decision.reason,
-            )
+        return await self._run(context, lambda: self.decide(request))  # type: ignore[return-value]
 
-        return await self._run(context, run)  # type: ignore[return-value]
+    async def SelectBitrateStream(
+        self,
+        requests: AsyncIterator[api.SelectBitrateRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[api.SelectBitrateResponse]:
+        # One player session's decisions on one stream, answered in order. The decision runs
+        # inline on the event loop like the unary path: it is a few array operations, and the
+        # model is only ever touched from this loop, so no lock is needed.
+        index = 0
+        async for request in requests:
+            try:
+                response = self.decide(request)
+            except BadRequest as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"message {index}: {exc}")
+                raise
+            index += 1
+            yield response
 
     async def EndSession(
         self, request: api.EndSessionRequest, context: grpc.aio.ServicerContext

@@ -142,3 +142,77 @@ async def test_chunk_events_change_the_predictor_and_restart_resumes(
         await ach.close()
         await abr.stop()
         await telemetry.stop()
+
+
+async def test_decision_stream_answers_in_order_and_names_a_bad_message(
+    kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    settings = AbrSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topics.prefix,
+        grpc_port=0,
+        metrics_port=0,
+        snapshot_dir=tmp_path,
+        snapshot_interval_s=3600,
+    )
+    abr, _ = await serve_abr(settings)
+    ch = grpc.aio.insecure_channel(f"127.0.0.1:{abr.port}")
+    try:
+        stub = api_grpc.AbrServiceStub(ch)
+        await stub.StartSession(api.StartSessionRequest(session_id="st", ladder_kbps=LADDER))
+        sizes = [api.ChunkSizes(bytes=[k * 500 for k in LADDER]) for _ in range(5)]
+        size = 1200 * 500
+
+        def request(i: int, mbps: float, buffer_s: float) -> api.SelectBitrateRequest:
+            return api.SelectBitrateRequest(
+                session_id="st",
+                chunk_index=i,
+                buffer_s=buffer_s,
+                last_rung=2,
+                next_chunk_sizes=sizes,
+                recent=[
+                    api.ChunkObservation(
+                        chunk_index=i - 1,
+                        rung=2,
+                        bytes=size,
+                        download_ms=size * 8 / (mbps * 1000) + 80,
+                        rtt_ms=80,
+                    )
+                ],
+            )
+
+        # A fast link for eight chunks, then a collapse: the stream's answers follow, in order,
+        # and agree with what the unary call decides in the same state.
+        call = stub.SelectBitrateStream()
+        answers = []
+        for i in range(1, 9):
+            await call.write(request(i, 20.0, 30.0))
+            answers.append(await call.read())
+        for i in range(9, 12):
+            await call.write(request(i, 0.3, 4.0))
+            answers.append(await call.read())
+        await call.done_writing()
+        assert await call.read() is grpc.aio.EOF
+        assert await call.code() == grpc.StatusCode.OK
+        assert answers[7].rung >= 4, answers[7]
+        assert answers[-1].rung <= 1 and answers[-1].reason, answers[-1]
+        unary = await stub.SelectBitrate(
+            api.SelectBitrateRequest(session_id="st", chunk_index=12, buffer_s=4.0, last_rung=2)
+        )
+        assert unary.rung <= 1
+
+        # A bad message ends the stream with INVALID_ARGUMENT naming its index and field;
+        # the good one before it was answered.
+        bad = stub.SelectBitrateStream()
+        await bad.write(request(12, 0.3, 4.0))
+        first = await bad.read()
+        assert first.reason
+        await bad.write(api.SelectBitrateRequest(session_id="st", buffer_s=-3))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await bad.read()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "message 1" in (err.value.details() or "")
+        assert "buffer_s" in (err.value.details() or "")
+    finally:
+        await ch.close()
+        await abr.stop()

@@ -33,6 +33,13 @@ class AbrServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AbrServiceAsyncStub: ...
     StartSession: _grpc.UnaryUnaryMultiCallable[_abr_pb2.StartSessionRequest, _abr_pb2.StartSessionResponse]
     SelectBitrate: _grpc.UnaryUnaryMultiCallable[_abr_pb2.SelectBitrateRequest, _abr_pb2.SelectBitrateResponse]
+    SelectBitrateStream: _grpc.StreamStreamMultiCallable[_abr_pb2.SelectBitrateRequest, _abr_pb2.SelectBitrateResponse]
+    """The same decision, for a player that keeps one stream open for its playback session:
+    one response per request, in order. A stream message costs the server about half of a
+    unary call (no per-call setup), which is what holds p99 at 1,000 decisions/s. A bad
+    request ends the stream with INVALID_ARGUMENT naming the field and the message index;
+    every earlier request has been answered.
+    """
     EndSession: _grpc.UnaryUnaryMultiCallable[_abr_pb2.EndSessionRequest, _abr_pb2.EndSessionResponse]
 
 @_typing.type_check_only
@@ -40,6 +47,13 @@ class AbrServiceAsyncStub(AbrServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     StartSession: _aio.UnaryUnaryMultiCallable[_abr_pb2.StartSessionRequest, _abr_pb2.StartSessionResponse]  # type: ignore[assignment]
     SelectBitrate: _aio.UnaryUnaryMultiCallable[_abr_pb2.SelectBitrateRequest, _abr_pb2.SelectBitrateResponse]  # type: ignore[assignment]
+    SelectBitrateStream: _aio.StreamStreamMultiCallable[_abr_pb2.SelectBitrateRequest, _abr_pb2.SelectBitrateResponse]  # type: ignore[assignment]
+    """The same decision, for a player that keeps one stream open for its playback session:
+    one response per request, in order. A stream message costs the server about half of a
+    unary call (no per-call setup), which is what holds p99 at 1,000 decisions/s. A bad
+    request ends the stream with INVALID_ARGUMENT naming the field and the message index;
+    every earlier request has been answered.
+    """
     EndSession: _aio.UnaryUnaryMultiCallable[_abr_pb2.EndSessionRequest, _abr_pb2.EndSessionResponse]  # type: ignore[assignment]
 
 class AbrServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -56,6 +70,19 @@ class AbrServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _abr_pb2.SelectBitrateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abr_pb2.SelectBitrateResponse, _abc.Awaitable[_abr_pb2.SelectBitrateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SelectBitrateStream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_abr_pb2.SelectBitrateRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_abr_pb2.SelectBitrateResponse], _abc.AsyncIterator[_abr_pb2.SelectBitrateResponse]]:
+        """The same decision, for a player that keeps one stream open for its playback session:
+        one response per request, in order. A stream message costs the server about half of a
+        unary call (no per-call setup), which is what holds p99 at 1,000 decisions/s. A bad
+        request ends the stream with INVALID_ARGUMENT naming the field and the message index;
+        every earlier request has been answered.
+        """
 
     @_abc_1.abstractmethod
     def EndSession(

@@ -1,0 +1,57 @@
+"""The Go open-loop gRPC load generator (``bench/loadgen/main.go``), driven from Python.
+
+The serving benchmarks measure the server; a Python client on this 2-core machine costs about
+as much CPU per call as the server it measures, so the load comes from a small Go program
+(built by ``build.sh`` from the same protos, on first use).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BINARY = HERE / "bin" / "loadgen"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ensure_built() -> Path:
+    """Build the binary if it is missing or older than its sources or the protos."""
+    sources = [HERE / "main.go", HERE / "build.sh", *(HERE.parents[1] / "proto").rglob("*.proto")]
+    if not BINARY.exists() or max(p.stat().st_mtime for p in sources) > BINARY.stat().st_mtime:
+        subprocess.run(
+            [str(HERE / "build.sh")],
+            check=True,
+            stdout=sys.stderr,
+            env={**os.environ, "PY": sys.executable},
+        )
+    return BINARY
+
+
+def run(mode: str, addr: str, rate: float, seconds: float, **flags: Any) -> dict[str, Any]:
+    """One open-loop run; returns the loadgen's JSON summary (raises if it failed).
+
+    ``flags`` become ``-name value`` (``users_file`` -> ``-users``); progress goes to stderr.
+    """
+    args = [str(ensure_built()), "-mode", mode, "-addr", addr, "-rate", str(rate)]
+    args += ["-seconds", str(seconds)]
+    names = {"users_file": "users"}
+    for key, value in flags.items():
+        args += [f"-{names.get(key, key)}", str(value)]
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"loadgen {mode} printed nothing (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(lines[-1])
+    if proc.returncode != 0:
+        raise RuntimeError(f"loadgen {mode} failed (exit {proc.returncode}): {result}")
+    return result
