@@ -12,20 +12,24 @@ in-process run).
 Freshness: after a batch is acknowledged by telemetry, its users are polled
 until the answer shows the event applied; the time from the ack to that answer
 is the freshness of that event. Then, on a 10,000-title catalogue, an open-loop
-load of ``--rate`` Recommend calls per second measures serving latency.
+load of ``--rate`` Recommend calls per second from the Go load generator (``bench/loadgen``; a
+Python client would take as much CPU per call as the server it measures) gives serving latency.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
 
+from bench import loadgen
 from bench.common import ROOT, ServiceProcess, emit, free_port, percentile, progress
 from bench.reco.data import load_ratings
 from reelstream.catalog.v1 import catalog_pb2
@@ -152,30 +156,25 @@ async def publish_catalog(bootstrap: str, topics: TopicNames, n_titles: int) -> 
     producer.close()
 
 
-async def load_phase(
-    reco: api_grpc.RecommendationServiceStub, users: list[str], rate: float, seconds: float
-) -> list[float]:
-    """Open-loop Recommend calls at ``rate``/s for ``seconds``; latencies in ms."""
-    lat: list[float] = []
-    tasks = []
+def load_phase(
+    addr: str, pid: int, users: list[str], rate: float, seconds: float, run_dir: Path
+) -> dict[str, Any]:
+    """Open-loop Recommend calls at ``rate``/s for ``seconds`` from the Go load generator.
 
-    async def one(user: str) -> None:
-        t0 = time.perf_counter()
-        await reco.Recommend(api.RecommendRequest(user_id=user, k=10))
-        lat.append((time.perf_counter() - t0) * 1000)
-
-    start = time.perf_counter()
-    n = int(rate * seconds)
-    for k in range(n):
-        delay = start + k / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(users[k % len(users)])))
-    await asyncio.gather(*tasks)
-    return lat
+    Returns its latency summary plus the server's CPU per call (from /proc).
+    """
+    users_file = run_dir / "users.txt"
+    users_file.write_text("\n".join(users) + "\n")
+    cpu0, t0 = loadgen.cpu_seconds(pid), time.monotonic()
+    result = loadgen.run("recommend", addr, rate, seconds, users_file=users_file, k=10, warmup=3)
+    cpu = loadgen.cpu_seconds(pid) - cpu0
+    calls = int(result["ok"]) + int(rate / 4 * 3)
+    result["server_cpu_ms_per_call"] = round(cpu / calls * 1000, 3)
+    result["server_cpu_share"] = round(cpu / (time.monotonic() - t0), 3)
+    return result
 
 
-async def amain(args: argparse.Namespace) -> dict[str, float]:
+async def amain(args: argparse.Namespace) -> dict[str, Any]:
     data = load_ratings(args.data)
     if args.limit:
         data = data[: args.limit]
@@ -225,8 +224,14 @@ async def amain(args: argparse.Namespace) -> dict[str, float]:
             await asyncio.sleep(3)
             users = sorted(replay.sent)
             progress(f"open-loop load: {args.rate:.0f} Recommend/s for {args.seconds:.0f} s")
-            lat = await load_phase(
-                api_grpc.RecommendationServiceStub(rch), users, args.rate, args.seconds
+            load = await asyncio.to_thread(
+                load_phase,
+                f"127.0.0.1:{rport}",
+                rec.proc.pid,
+                users,
+                args.rate,
+                args.seconds,
+                run_dir,
             )
     finally:
         rec.stop()
@@ -238,8 +243,11 @@ async def amain(args: argparse.Namespace) -> dict[str, float]:
         "recall_at_20": round(replay.hits20 / n, 4),
         "freshness_p50_ms": round(percentile(replay.freshness_ms, 50), 1),
         "freshness_p99_ms": round(percentile(replay.freshness_ms, 99), 1),
-        "recommend_p50_ms": round(percentile(lat, 50), 2),
-        "recommend_p99_ms": round(percentile(lat, 99), 2),
+        "recommend_p50_ms": load["p50_ms"],
+        "recommend_p99_ms": load["p99_ms"],
+        "recommend_errors": sum(load["errors"].values()),
+        "server_cpu_ms_per_call": load["server_cpu_ms_per_call"],
+        "server_cpu_share": load["server_cpu_share"],
         "load_rps": args.rate,
         "catalog_titles": args.catalog,
     }
@@ -266,7 +274,10 @@ recommendation, tested over gRPC before each event is learned (prequential), the
 | events | {result["events"]:,} |
 | recall@10 / @20 | {result["recall_at_10"]} / {result["recall_at_20"]} |
 | freshness p50 / p99 (telemetry ack → visible over gRPC) | {result["freshness_p50_ms"]} / {result["freshness_p99_ms"]} ms |
-| Recommend p50 / p99 at {args.rate:.0f}/s | {result["recommend_p50_ms"]} / {result["recommend_p99_ms"]} ms |
+| Recommend p50 / p99 at {args.rate:.0f}/s (open loop, Go load generator) | {result["recommend_p50_ms"]} / {result["recommend_p99_ms"]} ms ({result["recommend_errors"]} errors) |
+| server CPU per Recommend / share of a core under the load | {result["server_cpu_ms_per_call"]} ms / {result["server_cpu_share"]} |
+
+Load average at the end of the run: {os.getloadavg()[0]:.2f} on 2 cores.
 
 Compare recall with `make bench-reco` (the same learner in process): the target is a gap ≤ 0.01.
 """
