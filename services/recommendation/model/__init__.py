@@ -10,6 +10,7 @@ from services.recommendation.model.feedback import (
     implicit_weight,
     is_consumption,
     is_finished,
+    is_rejected,
 )
 from services.recommendation.model.mf import PositiveMF
 from services.recommendation.model.popularity import DecayedPopularity
@@ -31,4 +32,5 @@ __all__ = [
     "implicit_weight",
     "is_consumption",
     "is_finished",
+    "is_rejected",
 ]

@@ -104,3 +104,17 @@ def is_consumption(fb: Feedback, w: FeedbackWeights = DEFAULT_WEIGHTS) -> bool:
 def is_finished(fb: Feedback, w: FeedbackWeights = DEFAULT_WEIGHTS) -> bool:
     """Whether the title should leave the viewer's candidates (watched to the end or rated)."""
     return fb.kind in ("complete", "rating") or fb.progress >= 0.95
+
+
+def is_rejected(fb: Feedback, w: FeedbackWeights = DEFAULT_WEIGHTS) -> bool:
+    """Whether the viewer turned the title down (a skip, or a stop before `quick`).
+
+    A rejected title leaves the viewer's candidates like a finished one: showing
+    it again spends a slot on something they just walked away from.
+
+    >>> is_rejected(Feedback(1, 2, "skip", 0.0, progress=0.02))
+    True
+    >>> is_rejected(Feedback(1, 2, "stop", 0.0, progress=0.5))
+    False
+    """
+    return fb.kind == "skip" or (fb.kind == "stop" and fb.progress < w.quick)

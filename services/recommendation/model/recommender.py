@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from services.recommendation.model.appeal import Appeal
 from services.recommendation.model.blend import SignalBlender, inverse_max
 from services.recommendation.model.catalog import Catalog, ItemId
 from services.recommendation.model.covisit import CoVisitation
@@ -15,13 +16,17 @@ from services.recommendation.model.feedback import (
     implicit_weight,
     is_consumption,
     is_finished,
+    is_rejected,
 )
 from services.recommendation.model.mf import PositiveMF
 from services.recommendation.model.popularity import DecayedPopularity
+from services.recommendation.model.ranking import diverse_top_k, top_k
 from services.recommendation.model.users import UserId, UserState, UserStore
 
-SIGNALS = ("covis", "mf", "trend", "popularity")
-PRIOR = {"covis": 1.0, "mf": 0.1, "trend": 0.1, "popularity": 0.05}
+SIGNALS = ("covis", "mf", "trend", "popularity", "genre", "appeal")
+PRIOR = {"covis": 1.0, "mf": 0.1, "trend": 0.1, "popularity": 0.05, "genre": 0.5, "appeal": 0.3}
+# Signals that do not depend on the viewer: what a viewer without history is ranked by.
+GLOBAL_SIGNALS = frozenset(("trend", "popularity", "appeal"))
 
 
 def stable_hash(x: object) -> int:
@@ -36,7 +41,8 @@ class Recommender:
     `signals`, the subset of SIGNALS blended (for ablations); `combiner_every`,
     how often (in consumption events) the blender takes a step; `explore_slots`,
     how many of the k slots go to fresh titles still short of `fresh_plays`
-    plays; `seed`.
+    plays; `pick_pairs`, how many (pick, shown title) pairs each pick from a
+    screen teaches the blender (see `_learn_pick`); `seed`.
 
     Reads (`recommend`, `similar`, `predict_one` and the row helpers) never
     change any state; randomness in a read (exploration) is derived from
@@ -54,6 +60,7 @@ class Recommender:
         signals: tuple[str, ...] = SIGNALS,
         combiner_every: int = 8,
         explore_slots: int = 1,
+        pick_pairs: int = 2,
         seed: int = 0,
     ) -> None:
         unknown = set(signals) - set(SIGNALS)
@@ -66,10 +73,12 @@ class Recommender:
         self.signals = signals
         self.combiner_every = combiner_every
         self.explore_slots = explore_slots
+        self.pick_pairs = pick_pairs
         self.seed = seed
         self.fresh_plays = 20
         self.fresh_window_s = 30 * 86400.0
         self.catalog = Catalog()
+        self.appeal = Appeal()
         self.plays = np.zeros(0, dtype=np.float64)  # all-time consumption counts per row
         self.blender = SignalBlender(signals, prior=tuple(PRIOR[s] for s in signals))
         self._rng = np.random.default_rng(seed)  # used by learn_one only
@@ -121,9 +130,13 @@ class Recommender:
             self.users.push_recent(st, item)
             if self.catalog.known[item]:  # genres come from the catalogue feed only
                 self._learn_genre(st, item, max(weight, 0.1))
+        if fb.kind == "impression":
+            self.users.show(st, item, fb.ts)
+        elif fb.kind in ("click", "play") and st.shown.size:
+            self._learn_pick(st, item)
         if weight != 0.0:
             self.mf.learn_one(st.row, item, weight)
-        if is_finished(fb):
+        if is_finished(fb) or is_rejected(fb):
             self.users.finish(st, item)
         elif fb.kind in ("play", "stop") and consumed:
             self.users.set_progress(st, item, fb.progress)
@@ -152,6 +165,38 @@ class Recommender:
         if neg != item:
             self.blender.learn_one(f[:, item] * inv, f[:, neg] * inv)
 
+    def _learn_pick(self, st: UserState, item: int) -> None:
+        """The viewer picked `item` from a screen: it beats titles shown around it.
+
+        Titles placed just before the pick were most likely looked at and passed
+        over (skip-above, Joachims 2002); but pairs against titles above alone
+        always contradict the order the screen was ranked in, so whatever signal
+        ranked the screen (popularity on the popularity arm's rows, the blend on
+        the learned one) would learn a negative weight. Each pick is therefore
+        paired with as many titles right below it as random titles above it
+        (`pick_pairs` in all), which cancels that bias to first order. The pairs
+        come from both arms' screens. The titles above also count as passed over
+        for `Appeal`. The screen is then forgotten (one pick, one lesson).
+        """
+        where = np.flatnonzero(st.shown == item)
+        shown, st.shown = st.shown, np.zeros(0, dtype=np.int64)
+        if not where.size:
+            return
+        pos = int(where[0])
+        above = shown[:pos]
+        above = np.unique(above[above != item])
+        below = shown[pos + 1 :]
+        below = below[below != item][: self.pick_pairs // 2]
+        n_above = min(above.size, self.pick_pairs - self.pick_pairs // 2)
+        negs = np.concatenate([self._rng.choice(above, n_above, replace=False), below])
+        if negs.size:
+            n = len(self.catalog)
+            f = self._signal_matrix(st, n, None)  # before this screen counts: prequential
+            inv = inverse_max(f)
+            for neg in negs.tolist():
+                self.blender.learn_one(f[:, item] * inv, f[:, neg] * inv)
+        self.appeal.learn_one(item, above)
+
     @staticmethod
     def _segments(region: str, device: str) -> tuple[str, ...]:
         segs = []
@@ -171,9 +216,21 @@ class Recommender:
                 f[k] = self.mf.scores(st.row, n)
             elif name == "trend":
                 f[k] = self._trending_scores(n, st.region, st.device, ts)
+            elif name == "genre":
+                f[k] = self._genre_scores(st, n)
+            elif name == "appeal":
+                f[k] = self.appeal.scores(n)
             else:
                 f[k] = self.plays[:n]
         return f
+
+    def _genre_scores(self, st: UserState, n: int) -> np.ndarray:
+        """Mean of the viewer's genre affinity over each title's genres (0 without any)."""
+        m = st.genre.shape[0]
+        if not m or st.genre.sum() <= 0:
+            return np.zeros(n, dtype=np.float32)
+        g = self.catalog.genres[:n, :m]
+        return (g @ st.genre) / np.maximum(g.sum(axis=1), 1.0)
 
     def _trending_scores(self, n: int, region: str, device: str, ts: float | None) -> np.ndarray:
         s = self.trend.scores(n, ts)
@@ -190,9 +247,33 @@ class Recommender:
         n = len(self.catalog)
         st = self.users.get(user)
         if st is None or not st.recent.size:
-            return self._trending_scores(n, region, device, ts).astype(np.float32)
+            return self._cold_scores(n, region, device, ts)
         f = self._signal_matrix(st, n, ts)
         return (self.blender.weights * inverse_max(f)) @ f
+
+    def _cold_scores(self, n: int, region: str, device: str, ts: float | None) -> np.ndarray:
+        """A viewer without history: the blend of the signals that do not need one.
+
+        The learned weights of trending, popularity and appeal (negative ones
+        dropped: they only make sense against the personal signals); trending
+        alone until some of them count.
+        """
+        trend = self._trending_scores(n, region, device, ts)
+        w = np.maximum(self.blender.weights, 0.0)
+        rows = [k for k, s in enumerate(self.signals) if s in GLOBAL_SIGNALS and w[k] > 0]
+        if not rows:
+            return trend.astype(np.float32)
+        f = np.zeros((len(rows), n), dtype=np.float32)
+        for j, k in enumerate(rows):
+            name = self.signals[k]
+            f[j] = (
+                trend
+                if name == "trend"
+                else self.plays[:n]
+                if name == "popularity"
+                else self.appeal.scores(n)
+            )
+        return (w[rows] * inverse_max(f)) @ f
 
     def recommend(
         self,
@@ -203,6 +284,7 @@ class Recommender:
         region: str = "",
         device: str = "",
         ts: float | None = None,
+        explore: bool = True,
     ) -> list[tuple[ItemId, float]]:
         """Top-k (item, score) for `user`, best first.
 
@@ -212,7 +294,7 @@ class Recommender:
         region/device, diversified across genres. One slot per `explore_slots`
         goes to a fresh title (added via `add_item`, released within 30 days,
         fewer than 20 plays) that matches the viewer's genres, so new titles get
-        exposure before they have plays.
+        exposure before they have plays (unless `explore` is False).
         """
         n = len(self.catalog)
         if n == 0 or k <= 0:
@@ -235,34 +317,11 @@ class Recommender:
             return []
         k = min(k, n_ok)
         cold = st is None or not st.recent.size
-        top = self._diverse_top(s, k) if cold else self._top(s, k)
-        top = self._explore(top, s, allowed, st, user, k)
+        top = diverse_top_k(s, self.catalog.genres, k) if cold else top_k(s, k)
+        if explore:
+            top = self._explore(top, s, allowed, st, user, k)
         ids = self.catalog.ids
         return [(ids[r], float(s[r])) for r in top]
-
-    @staticmethod
-    def _top(s: np.ndarray, k: int) -> np.ndarray:
-        n = s.shape[0]
-        cand = np.argpartition(-s, k - 1)[:k] if k < n else np.arange(n)
-        return cand[np.lexsort((cand, -s[cand]))]  # ties by row: deterministic
-
-    def _diverse_top(self, s: np.ndarray, k: int) -> np.ndarray:
-        """Greedy genre-diverse pick among the top 20k: each repeat of a genre costs score."""
-        pool = self._top(s, min(s.shape[0], 20 * k))
-        pool = pool[np.isfinite(s[pool])]
-        g = self.catalog.genres[pool]
-        base = s[pool] / (np.abs(s[pool]).max() or 1.0)
-        used = np.zeros(g.shape[1], dtype=np.float64)
-        out: list[int] = []
-        taken = np.zeros(pool.shape[0], dtype=bool)
-        for _ in range(min(k, pool.shape[0])):
-            gain = base - 0.3 * (g @ used)
-            gain[taken] = -np.inf
-            j = int(np.argmax(gain))
-            taken[j] = True
-            out.append(int(pool[j]))
-            used += g[j]
-        return np.asarray(out, dtype=np.int64)
 
     def _fresh_mask(self, allowed: np.ndarray, now: float) -> np.ndarray:
         n = allowed.shape[0]
@@ -314,7 +373,7 @@ class Recommender:
         if k <= 0:
             return []
         ids = self.catalog.ids
-        return [(ids[j], float(s[j])) for j in self._top(s, k)]
+        return [(ids[j], float(s[j])) for j in top_k(s, k)]
 
     def predict_one(self, user: UserId, item: ItemId) -> float:
         """Blended score of one (viewer, title) pair; River-style read, never mutates."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.recommendation.model.catalog import ItemId
+from services.recommendation.model.ranking import top_k
 from services.recommendation.model.recommender import Recommender
 from services.recommendation.model.users import UserId
 
@@ -45,7 +46,7 @@ def trending(
     ok = rec.catalog.available(region) & (s > 0)
     s[~ok] = -np.inf
     k = min(k, int(ok.sum()))
-    return [(rec.catalog.ids[r], float(s[r])) for r in rec._top(s, k)] if k > 0 else []
+    return [(rec.catalog.ids[r], float(s[r])) for r in top_k(s, k)] if k > 0 else []
 
 
 def genre_affinity(rec: Recommender, user: UserId) -> dict[str, float]:
@@ -61,14 +62,33 @@ def genre_affinity(rec: Recommender, user: UserId) -> dict[str, float]:
     }
 
 
+def trending_genres(rec: Recommender, region: str = "") -> dict[str, float]:
+    """The genre mix of what is watched lately in `region`, normalised to sum 1.
+
+    What a viewer without history is shown instead of their own genres: the
+    audience's revealed taste, not the catalogue's size per genre.
+    """
+    n = len(rec.catalog)
+    s = rec._trending_scores(n, region, "", None)
+    if not n or s.sum() <= 0:
+        return {}
+    share = (s / s.sum()) @ rec.catalog.genres[:n]
+    return {g: float(share[c]) for g, c in rec.catalog.genre_index.items() if share[c] > 0}
+
+
 def genre_rows(
     rec: Recommender, user: UserId, n_rows: int = 3, k: int = 10, region: str = ""
 ) -> list[tuple[str, list[tuple[ItemId, float]]]]:
-    """(genre, personalised titles of that genre) for the viewer's top genres."""
-    aff = sorted(genre_affinity(rec, user).items(), key=lambda kv: -kv[1])[:n_rows]
+    """(genre, personalised titles of that genre) for the viewer's top genres.
+
+    A viewer with no genres yet gets the genres trending in their region, so a
+    new viewer's screen is not three rows short.
+    """
+    st = rec.users.get(user)
+    aff = genre_affinity(rec, user) or trending_genres(rec, region or (st.region if st else ""))
     n = len(rec.catalog)
     out = []
-    for g, _ in aff:
+    for g, _ in sorted(aff.items(), key=lambda kv: -kv[1])[:n_rows]:
         mask = rec.catalog.genres[:n, rec.catalog.genre_index[g]] > 0
         items = rec.recommend(user, k, mask=mask, region=region)
         if items:

@@ -23,6 +23,8 @@ class UserState:
         "recent",
         "region",
         "row",
+        "shown",
+        "shown_ts",
     )
 
     def __init__(self, row: int) -> None:
@@ -33,6 +35,8 @@ class UserState:
         self.n_finished = 0
         self.progress: dict[int, float] = {}  # unfinished rows -> fraction, most recent last
         self.genre = np.zeros(0, dtype=np.float32)  # decayed genre affinity
+        self.shown = np.zeros(0, dtype=np.int64)  # rows on the last screen, in display order
+        self.shown_ts = -np.inf  # event time of the last impression
         self.last_ts = 0.0
         self.region = ""
         self.device = ""
@@ -44,9 +48,9 @@ class UserStore:
     Policy: at most `max_users` viewers (the least recently active is evicted
     first) and a viewer idle for more than `idle_ttl_s` event-time seconds is
     dropped; per viewer, at most `max_recent` recent titles, `max_finished`
-    finished titles and `max_progress` titles in progress. An evicted viewer
-    comes back as a cold-start viewer. Eviction happens on writes only, so a
-    read never changes the store.
+    finished titles, `max_progress` titles in progress and `max_shown` titles of
+    the last screen. An evicted viewer comes back as a cold-start viewer.
+    Eviction happens on writes only, so a read never changes the store.
 
     >>> s = UserStore(max_users=2, idle_ttl_s=100.0)
     >>> _ = s.touch("a", 0.0); _ = s.touch("b", 50.0); _ = s.touch("c", 60.0)
@@ -64,12 +68,14 @@ class UserStore:
         max_recent: int = 50,
         max_finished: int = 5000,
         max_progress: int = 50,
+        max_shown: int = 100,
     ) -> None:
         self.max_users = max_users
         self.idle_ttl_s = idle_ttl_s
         self.max_recent = max_recent
         self.max_finished = max_finished
         self.max_progress = max_progress
+        self.max_shown = max_shown
         self.users: OrderedDict[UserId, UserState] = OrderedDict()
         self._free_rows: list[int] = []
         self._next_row = 0
@@ -128,6 +134,19 @@ class UserStore:
     def finished_rows(self, st: UserState) -> np.ndarray:
         """The viewer's finished item rows (a view: do not modify)."""
         return st.finished[: st.n_finished]
+
+    def show(self, st: UserState, item: int, ts: float, screen_gap_s: float = 120.0) -> None:
+        """Remember that `item` was shown; an impression `screen_gap_s` after the last starts anew.
+
+        A home screen's impressions arrive within seconds of each other, so a long
+        gap means a new screen; the list is capped at `max_shown` (the top of the
+        screen is what matters).
+        """
+        if ts - st.shown_ts > screen_gap_s:
+            st.shown = np.zeros(0, dtype=np.int64)
+        st.shown_ts = ts
+        if st.shown.shape[0] < self.max_shown:
+            st.shown = np.append(st.shown, item)
 
     def set_progress(self, st: UserState, item: int, fraction: float) -> None:
         st.progress.pop(item, None)

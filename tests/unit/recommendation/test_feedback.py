@@ -38,3 +38,14 @@ def test_consumption_and_finishing():
     assert not is_consumption(Feedback("u", "m", "skip", 0.0, progress=0.01))
     assert is_finished(Feedback("u", "m", "complete", 0.0))
     assert not is_finished(Feedback("u", "m", "stop", 0.0, progress=0.4))
+
+
+def test_skips_and_early_stops_are_rejections_watches_are_not():
+    from services.recommendation.model import is_rejected
+
+    def rej(kind, progress=0.0, rating=None):
+        return is_rejected(Feedback("u", "m", kind, 0.0, progress, rating))
+
+    assert rej("skip", 0.02) and rej("skip", 0.5) and rej("stop", 0.05)
+    assert not rej("stop", 0.3) and not rej("complete") and not rej("rating", rating=1.0)
+    assert not rej("play") and not rej("impression")

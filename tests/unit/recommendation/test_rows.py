@@ -59,3 +59,13 @@ def test_genre_affinity_and_rows():
     rows = genre_rows(rec, "u1", n_rows=1, k=3)
     assert rows[0][0] == "Comedy"
     assert all(str(i).startswith("c") for i, _ in rows[0][1])
+
+
+def test_a_viewer_without_genres_gets_the_regions_trending_genres():
+    rec = make()
+    for t in range(8):
+        rec.learn_one(Feedback(f"fr{t}", f"c{t}", "complete", 3e3 + t, region="FR"))
+    rows = genre_rows(rec, "newcomer", n_rows=2, k=3, region="FR")
+    assert [g for g, _ in rows] == ["Comedy", "Drama"]
+    assert all(str(i).startswith("c") for i, _ in rows[0][1])
+    assert rec.users.get("newcomer") is None

@@ -1,0 +1,1 @@
+"""In-process recommendation experiment: simulated audience vs the real recommendation model."""

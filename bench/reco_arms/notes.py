@@ -1,0 +1,5 @@
+"""What was measured with this harness before and after the model changes (kept by hand)."""
+
+HISTORY = """## History
+
+(filled in as the model changes)"""
