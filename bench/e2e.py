@@ -5,7 +5,7 @@ scraping them. For each step the player-fleet simulator runs ``--step-seconds`` 
 larger audience while this process also asks churn for risks (CRM traffic). Over the
 last part of each step it reads, from the services' own metrics: ingest events/s,
 freshness p99 (telemetry ack → applied by recommendation), p99 of Recommend/HomeRows,
-SelectBitrate and GetRisk, the largest consumer lag in seconds, and each process's RSS.
+SelectBitrate (per request, stream or unary) and GetRisk, the largest consumer lag in seconds, and each process's RSS.
 A step is within bounds when freshness p99 ≤ 1 s, recommend p99 ≤ 10 ms, ABR p99 ≤ 3 ms,
 churn p99 ≤ 10 ms and lag ≤ 5 s; ``max_events_per_s`` is the highest ingest rate of a
 step within bounds. At the end every dashboard query is run against Prometheus.
@@ -83,9 +83,7 @@ def measure_step(prom: PrometheusProcess, window_s: int) -> dict[str, float]:
             'grpc_server_handling_seconds_bucket{job="recommendation",grpc_method=~"Recommend|HomeRows"}',
             w,
         ),
-        "abr_p99_ms": p99_ms(
-            prom, 'grpc_server_handling_seconds_bucket{job="abr",grpc_method="SelectBitrate"}', w
-        ),
+        "abr_p99_ms": p99_ms(prom, 'reelstream_abr_request_seconds_bucket{job="abr"}', w),
         "churn_p99_ms": p99_ms(
             prom, 'grpc_server_handling_seconds_bucket{job="churn",grpc_method="GetRisk"}', w
         ),

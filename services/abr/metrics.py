@@ -15,6 +15,14 @@ REASONS = Counter(
 DECISION_SECONDS = Histogram(
     "reelstream_abr_decision_seconds", "In-process time of one decision.", buckets=LATENCY_BUCKETS
 )
+REQUEST_SECONDS = Histogram(
+    "reelstream_abr_request_seconds",
+    "Server time of one SelectBitrate request, from the request in hand to the answer built "
+    "(validation, learning the downloads it reports, planning), by transport: a stream's own "
+    "gRPC handling time covers the whole playback session, so streams need this per message.",
+    ["transport"],
+    buckets=LATENCY_BUCKETS,
+)
 PREDICTION_ERROR = Histogram(
     "reelstream_abr_prediction_error_ratio",
     "|predicted - actual| / actual download time of the chunk a decision was made for.",

@@ -8,6 +8,7 @@ already uses them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -15,6 +16,7 @@ import numpy as np
 
 from reelstream.abr.v1 import abr_pb2 as api
 from reelstream.abr.v1 import abr_pb2_grpc as api_grpc
+from services.abr import metrics
 from services.abr.learner import AbrState
 
 OBJECTIVES = {
@@ -133,7 +135,10 @@ class AbrServicer(api_grpc.AbrServiceServicer):
     async def SelectBitrate(
         self, request: api.SelectBitrateRequest, context: grpc.aio.ServicerContext
     ) -> api.SelectBitrateResponse:
-        return await self._run(context, lambda: self.decide(request))  # type: ignore[return-value]
+        t0 = time.perf_counter()
+        response = await self._run(context, lambda: self.decide(request))
+        metrics.REQUEST_SECONDS.labels("unary").observe(time.perf_counter() - t0)
+        return response  # type: ignore[return-value]
 
     async def SelectBitrateStream(
         self,
@@ -144,12 +149,15 @@ class AbrServicer(api_grpc.AbrServiceServicer):
         # inline on the event loop like the unary path: it is a few array operations, and the
         # model is only ever touched from this loop, so no lock is needed.
         index = 0
+        timer = metrics.REQUEST_SECONDS.labels("stream")
         async for request in requests:
+            t0 = time.perf_counter()
             try:
                 response = self.decide(request)
             except BadRequest as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"message {index}: {exc}")
                 raise
+            timer.observe(time.perf_counter() - t0)
             index += 1
             yield response
 

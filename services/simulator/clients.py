@@ -21,8 +21,10 @@ True
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -132,6 +134,12 @@ class _Guarded:
             self.breaker.failure()
             metrics.RPC_ERRORS.labels(self.service, exc.code().name).inc()
             return None
+        except TimeoutError:  # a client-side deadline (streams have no per-message one)
+            self.errors += 1
+            self.error_codes["DEADLINE_EXCEEDED"] += 1
+            self.breaker.failure()
+            metrics.RPC_ERRORS.labels(self.service, "DEADLINE_EXCEEDED").inc()
+            return None
         except Exception:  # a client-side failure (channel closed...): same degradation
             self.errors += 1
             self.error_codes["CLIENT"] += 1
@@ -158,11 +166,21 @@ class RecClient(_Guarded):
 
 
 class AbrClient(_Guarded):
-    """Bitrate decisions from the abr service."""
+    """Bitrate decisions from the abr service, on one stream per playback session.
 
-    def __init__(self, stub: abr_grpc.AbrServiceStub, timeout_s: float = 0.5) -> None:
+    A player asks once per chunk for the whole session, so it holds a
+    ``SelectBitrateStream`` open (half the server's CPU of a unary call per decision).
+    A failed or timed-out exchange drops that stream; the next chunk opens a new one.
+    At most ``max_streams`` streams are held (the oldest is closed beyond that).
+    """
+
+    def __init__(
+        self, stub: abr_grpc.AbrServiceStub, timeout_s: float = 0.5, max_streams: int = 20_000
+    ) -> None:
         super().__init__("abr", timeout_s)
         self.stub = stub
+        self.max_streams = max_streams
+        self._streams: OrderedDict[str, Any] = OrderedDict()
 
     async def start(
         self, request: abr_pb2.StartSessionRequest
@@ -174,8 +192,45 @@ class AbrClient(_Guarded):
         self, request: abr_pb2.SelectBitrateRequest
     ) -> abr_pb2.SelectBitrateResponse | None:
         """The rung for the next chunk; None if it failed (the caller uses BBA)."""
-        return await self.call("SelectBitrate", self.stub.SelectBitrate, request)
+        return await self.call("SelectBitrateStream", self._exchange, request)
+
+    async def _exchange(
+        self,
+        request: abr_pb2.SelectBitrateRequest,
+        timeout: float,  # noqa: ASYNC109 - the signature of a stub call, for call()
+    ) -> abr_pb2.SelectBitrateResponse:
+        sid = request.session_id
+        stream = self._streams.get(sid)
+        if stream is None:
+            stream = self.stub.SelectBitrateStream()
+            self._streams[sid] = stream
+            while len(self._streams) > self.max_streams:
+                self._streams.popitem(last=False)[1].cancel()
+        try:
+            async with asyncio.timeout(timeout):
+                await stream.write(request)
+                response = await stream.read()
+        except BaseException:
+            self._drop(sid)
+            raise
+        if response is grpc.aio.EOF:  # an abort raises in read(); EOF is a clean end, unasked
+            self._drop(sid)
+            raise RuntimeError("the abr service ended the decision stream")
+        return response
+
+    def _drop(self, session_id: str) -> None:
+        stream = self._streams.pop(session_id, None)
+        if stream is not None:
+            stream.cancel()
+
+    def close_session(self, session_id: str) -> None:
+        """Forget a session's stream without calling the service (the breaker may be open)."""
+        self._drop(session_id)
 
     async def end(self, request: abr_pb2.EndSessionRequest) -> abr_pb2.EndSessionResponse | None:
-        """Close the session on the service."""
+        """Close the session's stream and the session on the service."""
+        stream = self._streams.pop(request.session_id, None)
+        if stream is not None:
+            with contextlib.suppress(grpc.aio.AioRpcError):  # already ended: nothing in flight
+                await stream.done_writing()
         return await self.call("EndSession", self.stub.EndSession, request)

@@ -231,6 +231,8 @@ async def end(w: World, u: int, st: ViewerState, t: float, rpc: bool = True) -> 
         )
     if rpc and v.abr_on and w.svc.abr.available():
         await w.svc.abr.end(abr_pb2.EndSessionRequest(session_id=v.session_id))
+    elif v.abr_on:
+        w.svc.abr.close_session(v.session_id)
     played = v.watched_s + v.rebuffer_s
     w.recent.viewing(
         u,

@@ -113,9 +113,9 @@ def test_whole_stack_with_prometheus(
     for job in ("recommendation", "abr", "churn"):
         assert total(f'reelstream_consumer_records_total{{job="{job}"}}') > 0, job
     assert total("reelstream_features_snapshots_total") > 0
-    assert (
-        total('grpc_server_handled_total{job="abr",grpc_method="SelectBitrate",grpc_code="OK"}') > 0
-    )
+    # Players hold one decision stream per playback session: count its decisions.
+    assert total('grpc_server_started_total{job="abr",grpc_method="SelectBitrateStream"}') > 0
+    assert total('reelstream_abr_request_seconds_count{job="abr",transport="stream"}') > 0
     assert (
         total(
             'grpc_server_handled_total{job="recommendation",grpc_method="HomeRows",grpc_code="OK"}'
