@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
-from services.abr.predictor import ThroughputPredictor
+from services.abr.predictor import FEATURES, ThroughputPredictor
 from services.abr.qoe import QoE
 from services.abr.session import SessionStore
 
@@ -30,6 +30,11 @@ class Variant:
     outage: tuple[float, float] | None = None
     volatility_edges: tuple[float, ...] = ()
     next_model: bool = False
+    adaptive: float = 0.0
+    terminal_switch: float = 0.0
+    features: tuple[str, ...] = FEATURES
+    band_feature: str = "std5"
+    first_shift: float = 0.0
     warmup: bool = True
 
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
@@ -40,18 +45,24 @@ class Variant:
             terminal_weight=self.terminal_weight,
             terminal_buffer_s=self.terminal_buffer_s,
             terminal_shape=self.terminal_shape,
+            adaptive=self.adaptive,
+            terminal_switch=self.terminal_switch,
         )
         return AbrEngine(
             ladder_kbps,
             planner=planner,
             predictor=ThroughputPredictor(
-                forgetting=self.forgetting, volatility_edges=self.volatility_edges
+                forgetting=self.forgetting,
+                volatility_edges=self.volatility_edges,
+                features=self.features,
+                band_feature=self.band_feature,
             ),
             store=SessionStore(idle_ttl_s=3600.0, max_sessions=1000),
             scenario_levels=self.levels,
             session_scale=self.session_scale,
             target_chunks=self.target_chunks,
             outage=self.outage,
+            first_shift=self.first_shift,
             next_predictor=ThroughputPredictor(forgetting=self.forgetting)
             if self.next_model
             else None,

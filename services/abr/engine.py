@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.abr.planner import MpcPlanner
+from services.abr.imitation import PolicyCorrection, action_features
+from services.abr.planner import MpcPlanner, Plan
 from services.abr.predictor import ThroughputPredictor, chunk_features
 from services.abr.qoe import QoE
 from services.abr.session import SessionState, SessionStore
@@ -66,6 +67,8 @@ class AbrEngine:
         target_chunks: int = 4,
         outage: tuple[float, float] | None = None,
         next_predictor: ThroughputPredictor | None = None,
+        correction: PolicyCorrection | None = None,
+        first_shift: float = 0.0,
     ) -> None:
         self.ladder_kbps = np.asarray(ladder_kbps, dtype=float)
         self.planner = planner or MpcPlanner(QoE.linear(ladder_kbps), chunk_s=chunk_s)
@@ -86,6 +89,11 @@ class AbrEngine:
         # Optional second model of the very next chunk alone (the one the decision commits to);
         # the main model then covers the rest of the horizon.
         self.next_predictor = next_predictor
+        # Optional learned correction of the planner's per-rung values (imitation of an expert).
+        self.correction = correction
+        # Log-rate shift of the first chunk's scenarios only (< 0: cautious about the chunk the
+        # decision commits to, while the rest of the plan can still be revised).
+        self.first_shift = first_shift
 
     # -- session lifecycle -------------------------------------------------
     def start_session(
@@ -169,6 +177,10 @@ class AbrEngine:
                 centre + (errors - centre) * float(np.clip(ratio, 0.5, 3.0)) ** self.session_scale
             )
         rates = np.exp(mu + errors)
+        if self.first_shift and self.next_predictor is None:
+            per_chunk = np.repeat(rates[:, None], self.planner.horizon, axis=1)
+            per_chunk[:, 0] *= math.exp(self.first_shift)
+            return per_chunk
         if self.next_predictor is None:
             return rates
         nxt = self.next_predictor
@@ -224,8 +236,42 @@ class AbrEngine:
             video_continues=video_continues,
             empty_buffer_reason="seek" if state.chunks else "startup",
         )
-        state.last_rung = plan.rung
-        return Decision(plan.rung, plan.predicted_download_s, plan.reason, self._median(rates))
+        rung, reason, predicted = plan.rung, plan.reason, plan.predicted_download_s
+        if self.correction is not None:
+            rung = self._corrected(state, plan, buffer_s, last, rates, sizes_ahead, rtt_s)
+            if rung != plan.rung:
+                reason = "learned correction"
+                predicted *= float(sizes_ahead[rung, 0] / sizes_ahead[plan.rung, 0])
+        state.last_rung = rung
+        return Decision(rung, predicted, reason, self._median(rates))
+
+    def _corrected(
+        self,
+        state: SessionState,
+        plan: Plan,
+        buffer_s: float,
+        last: int,
+        rates: np.ndarray,
+        sizes: np.ndarray,
+        rtt_s: float | None,
+    ) -> int:
+        """Argmax of the planner's per-rung scores plus the learned correction."""
+        assert self.correction is not None
+        first = rates[:, 0] if rates.ndim == 2 else rates
+        rtt = self.default_rtt_s if rtt_s is None else rtt_s
+        low, high = float(np.min(first)), float(np.max(first))
+        x = action_features(
+            len(self.ladder_kbps),
+            buffer_s=buffer_s,
+            last_rung=last,
+            download_med_s=sizes[:, 0] / self._median(rates) + rtt,
+            download_low_s=sizes[:, 0] / low + rtt,
+            spread=math.log(high / low),
+            chunks_seen=state.chunks,
+        )
+        scores = np.asarray(plan.scores)
+        state.policy_x, state.policy_scores = x, scores
+        return int(np.argmax(scores + self.correction.predict_one(x)))
 
     def _median(self, rates: np.ndarray) -> float:
         """Median scenario rate (the 0.5 level when it is a scenario, else the middle one)."""

@@ -38,6 +38,8 @@ class Plan:
     reason: str
     value: float
     sequence: tuple[int, ...]
+    # Best plan value per first rung (-inf where ruled out): what a learned correction adjusts.
+    scores: tuple[float, ...] = ()
 
 
 class MpcPlanner:
@@ -53,6 +55,8 @@ class MpcPlanner:
         terminal_buffer_s: float = 20.0,
         terminal_shape: str = "capped",
         blocks: tuple[int, ...] | None = None,
+        adaptive: float = 0.0,
+        terminal_switch: float = 0.0,
     ) -> None:
         # Move blocking: rung moves may be held over several chunks, e.g. (1, 1, 2, 4) plans
         # 8 chunks with 4 free moves (6**4 sequences) instead of 6**8. By default the last
@@ -79,6 +83,16 @@ class MpcPlanner:
         if terminal_shape not in ("capped", "exp"):
             raise ValueError("terminal_shape is 'capped' (linear up to the cap) or 'exp'")
         self.terminal_shape = terminal_shape
+        if not 0.0 <= adaptive <= 1.0:
+            raise ValueError("adaptive is a blend weight in [0, 1]")
+        # Open-loop MPC commits to one sequence for every scenario; the player re-plans after
+        # each chunk, so once the first chunk reveals the scenario the rest can adapt to it.
+        # ``adaptive`` blends in that closed-loop value per first rung: E_s[max_rest V_s].
+        self.adaptive = adaptive
+        # A plan that ends on a rung the link cannot sustain owes a down-switch after the
+        # horizon (and one that ends low owes an up-switch): charge ``terminal_switch`` times the
+        # expected gap between the final rung and the rung each scenario's rate sustains.
+        self.terminal_switch = terminal_switch
         self.n_rungs = len(qoe.utility)
         self._static: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -166,6 +180,7 @@ class MpcPlanner:
         util, smooth, top = self._static_terms(last_rung, length)
         q = self.qoe
         value = util - q.smooth_penalty * smooth - q.rebuffer_penalty * exp_rebuf
+        kept = None
         if terminal:
             left = buffer.reshape(s, -1)
             if self.terminal_shape == "exp":
@@ -175,11 +190,26 @@ class MpcPlanner:
             else:
                 kept = np.minimum(left, self.terminal_buffer_s)
             value = value + self.terminal_weight * (w32 @ kept)
+        if terminal and self.terminal_switch:
+            value = value - self.terminal_switch * self._terminal_gap(
+                sizes, per_chunk[:, -1], w, util.size
+            )
         allowed = top <= cap
         masked = np.where(allowed, value, -np.inf)
         best = int(np.argmax(masked))
         n_moves = moves[-1] + 1
         block = r ** (n_moves - 1)
+        if self.adaptive and n_moves > 1 and s > 1:
+            per_s = (util - q.smooth_penalty * smooth) - q.rebuffer_penalty * rebuf.reshape(s, -1)
+            if kept is not None:
+                per_s += self.terminal_weight * kept
+            per_s = np.where(allowed, per_s, -np.inf).reshape(s, r, block)
+            closed = w32 @ per_s.max(axis=2)
+            opened = masked.reshape(r, block).max(axis=1)
+            blend = (1.0 - self.adaptive) * opened + self.adaptive * closed
+            score = np.where(np.isfinite(opened), blend, -np.inf)
+            lead = int(np.argmax(score))
+            best = lead * block + int(np.argmax(masked[lead * block : (lead + 1) * block]))
         rung = best // block
         seq = tuple(int(v) for v in np.unravel_index(best, (r,) * n_moves))
         first = rates[:, 0] if rates.ndim == 2 else rates
@@ -196,7 +226,19 @@ class MpcPlanner:
             buffer_s,
             empty_buffer_reason,
         )
-        return Plan(rung, predicted, reason, float(masked[best]), seq)
+        scores = tuple(float(v) for v in masked.reshape(r, block).max(axis=1))
+        return Plan(rung, predicted, reason, float(masked[best]), seq, scores)
+
+    def _terminal_gap(
+        self, sizes: np.ndarray, rates: np.ndarray, w: np.ndarray, n: int
+    ) -> np.ndarray:
+        """Expected |utility gap| between each sequence's final rung and the sustainable one."""
+        u = self.qoe.utility
+        rung_rate = sizes[:, -1] / self.chunk_s  # bytes/s each rung needs to keep pace
+        sustain = np.searchsorted(rung_rate, rates, side="right") - 1
+        target = u[np.clip(sustain, 0, self.n_rungs - 1)]
+        gap = (w[:, None] * np.abs(u[None, :] - target[:, None])).sum(axis=0)  # per final rung
+        return np.tile(gap.astype(np.float32), n // self.n_rungs)
 
     def _reason(
         self,

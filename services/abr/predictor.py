@@ -42,6 +42,9 @@ FEATURES = (
     "fresh",
     "buffer",
 )
+# Optional nonlinear summaries of the whole (16-chunk) history, for ``features=RICH_FEATURES``.
+EXTRA_FEATURES = ("max5", "hmean_all", "ewma", "drop", "rise")
+RICH_FEATURES = FEATURES + EXTRA_FEATURES
 DEFAULT_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 # 1.5 Mbit/s payload: a neutral starting point before the population is seen.
 DEFAULT_PRIOR_LOG_RATE = math.log(1.5e6 / 8.0)
@@ -63,6 +66,7 @@ def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) ->
         recent[-k] if k <= len(recent) else (recent[0] if recent else prior) for k in range(1, 6)
     ]
     if recent:
+        inv_all = [math.exp(-v) for v in log_rates]
         # Plain math on <= 5 floats: numpy's per-call overhead would dominate the decision path.
         k = len(recent)
         hmean = -math.log(sum(math.exp(-v) for v in recent) / k)
@@ -70,8 +74,13 @@ def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) ->
         low = min(recent)
         centre = sum(recent) / k
         spread = math.sqrt(sum((v - centre) ** 2 for v in recent) / k) if k > 1 else 0.0
+        high = max(recent)
+        hmean_all = -math.log(sum(inv_all) / n)
+        ewma = log_rates[0]
+        for v in log_rates:
+            ewma += 0.4 * (v - ewma)
     else:
-        hmean = mean_all = low = prior
+        hmean = mean_all = low = high = hmean_all = ewma = prior
         spread = 0.0
     return {
         "bias": 1.0,
@@ -87,6 +96,11 @@ def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) ->
         "prior": prior,
         "fresh": 1.0 / (1.0 + n),
         "buffer": min(buffer_s, 60.0) / 60.0,
+        "max5": high,
+        "hmean_all": hmean_all,
+        "ewma": ewma,
+        "drop": min(lags[0] - hmean, 0.0),
+        "rise": max(lags[0] - hmean, 0.0),
     }
 
 
@@ -144,20 +158,28 @@ class ThroughputPredictor:
         default_prior: float = DEFAULT_PRIOR_LOG_RATE,
         max_cov_trace: float = 1e4,
         volatility_edges: Sequence[float] = (),
+        features: Sequence[str] = FEATURES,
+        band_feature: str = "std5",
     ) -> None:
         self.forgetting = forgetting
         self.max_cov_trace = max_cov_trace
         self.ridge = ridge
         self.levels = tuple(levels)
-        d = len(FEATURES)
+        unknown = set(features) - set(RICH_FEATURES)
+        if unknown or "hmean5" not in features:
+            raise ValueError(f"features must include 'hmean5' and come from {RICH_FEATURES}")
+        self.features = tuple(features)
+        d = len(self.features)
         # Start as "predict the harmonic mean": a sane model before the first update.
         self.weights = np.zeros(d)
-        self.weights[FEATURES.index("hmean5")] = 1.0
+        self.weights[self.features.index("hmean5")] = 1.0
         self.cov = np.eye(d) / ridge
         self.quantiles = [stats.Quantile(q) for q in self.levels]
         # Heteroscedastic errors: one quantile set per band of recent session volatility
         # ("std5"), used once the band has seen enough errors.
         self.volatility_edges = tuple(volatility_edges)
+        # The feature whose value picks the band: "std5" (volatility) or "fresh" (session age).
+        self.band_feature = band_feature
         self.band_quantiles = [
             [stats.Quantile(q) for q in self.levels] for _ in range(len(self.volatility_edges) + 1)
         ]
@@ -170,10 +192,9 @@ class ThroughputPredictor:
         self.low = math.inf
         self.high = -math.inf
 
-    @staticmethod
-    def vector(x: Mapping[str, float]) -> np.ndarray:
+    def vector(self, x: Mapping[str, float]) -> np.ndarray:
         """Feature dict -> vector in the model's fixed order (missing features read as 0)."""
-        return np.fromiter((x.get(name, 0.0) for name in FEATURES), float, len(FEATURES))
+        return np.fromiter((x.get(name, 0.0) for name in self.features), float, len(self.features))
 
     def prior(self, context: Mapping[str, object]) -> float:
         """Population prior log rate for a session with this context."""
@@ -194,7 +215,9 @@ class ThroughputPredictor:
         """Volatility band of a feature dict, if bands are configured and the band is warm."""
         if x is None or not self.volatility_edges:
             return None
-        band = int(np.searchsorted(self.volatility_edges, x.get("std5", 0.0), side="right"))
+        band = int(
+            np.searchsorted(self.volatility_edges, x.get(self.band_feature, 0.0), side="right")
+        )
         return band if self.band_counts[band] >= 50 else None
 
     def error_quantile(self, level: float, x: Mapping[str, float] | None = None) -> float:
@@ -229,7 +252,11 @@ class ThroughputPredictor:
             for q in self.quantiles:
                 q.update(error)
             if self.volatility_edges:
-                band = int(np.searchsorted(self.volatility_edges, x.get("std5", 0.0), side="right"))
+                band = int(
+                    np.searchsorted(
+                        self.volatility_edges, x.get(self.band_feature, 0.0), side="right"
+                    )
+                )
                 self.band_counts[band] += 1
                 for q in self.band_quantiles[band]:
                     q.update(error)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -35,6 +36,9 @@ class SessionState:
     buffer_s: float = 0.0
     chunks: int = 0
     last_seen: float = 0.0
+    # The last decision's correction features and planner scores (imitation training reads them).
+    policy_x: Any = None
+    policy_scores: Any = None
 
 
 class SessionStore:
