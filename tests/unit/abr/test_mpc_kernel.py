@@ -1,0 +1,43 @@
+"""The compiled MPC inner loop gives bitwise the numpy broadcast's stalls and end buffers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.abr.mpc_kernel import simulate, simulate_numpy
+
+
+@pytest.mark.parametrize(
+    ("moves", "scenarios"),
+    [
+        ((0, 1, 2, 3, 3), 5),  # the default: four moves, the last held for two chunks
+        ((0, 1, 2, 3, 4), 3),  # five free moves
+        ((0, 0, 1, 1, 2), 7),  # moves held over several chunks
+        ((0,), 1),  # a single chunk left
+        ((0, 1, 2), 1),
+    ],
+)
+@pytest.mark.parametrize("end_buffer", [True, False])
+def test_kernel_matches_the_numpy_reference(
+    moves: tuple[int, ...], scenarios: int, end_buffer: bool
+) -> None:
+    rng = np.random.default_rng(len(moves) * 10 + scenarios)
+    for _ in range(20):
+        download = rng.uniform(0.05, 15.0, (scenarios, len(moves), 6)).astype(np.float32)
+        buffer_s = float(rng.uniform(0.0, 40.0))
+        got = simulate(download, buffer_s, np.array(moves), 4.0, 60.0, end_buffer)
+        want = simulate_numpy(download, buffer_s, np.array(moves), 4.0, 60.0, end_buffer)
+        assert got[0].shape == want[0].shape == (scenarios, 6 ** (moves[-1] + 1))
+        assert np.array_equal(got[0], want[0])
+        assert np.array_equal(got[1], want[1])
+
+
+def test_stalls_and_buffer_cap_by_hand() -> None:
+    # 10 s buffered; rung 0 takes 1 s, rung 1 takes 12 s per chunk; 4 s chunks; cap 12 s.
+    download = np.array([[[1.0, 12.0]] * 2], dtype=np.float32)
+    rebuf, left = simulate(download, 10.0, np.array([0, 1]), 4.0, 12.0, True)
+    # (0,0): 10-1+4=13 -> capped 12, then 12-1+4=15 -> 12. No stall.
+    # (1,1): 2 s stall on chunk 0 (buffer 0 + 4), then 8 s stall on chunk 1, ends at 4.
+    assert rebuf.tolist() == [[0.0, 0.0, 2.0, 10.0]]
+    assert left.tolist() == [[12.0, 4.0, 7.0, 4.0]]
