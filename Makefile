@@ -107,7 +107,7 @@ bench-reco: $(VENV)/.installed ## prequential MovieLens recall of the service's 
 	$(PY) -m bench.reco --data $(DATA) $(ARGS)
 
 .PHONY: bench-reco-e2e
-bench-reco-e2e: kafka-up ## the same replay through telemetry → Kafka → recommendation over gRPC; freshness, latency
+bench-reco-e2e: kafka-up loadgen ## the same replay through telemetry → Kafka → recommendation over gRPC; freshness, latency
 	$(PY) -m bench.reco_e2e --bootstrap 127.0.0.1:$(KAFKA_PORT) --data $(DATA) $(ARGS)
 
 .PHONY: bench-abr
