@@ -6,6 +6,7 @@ from reelstream.abr.v1 import abr_pb2, abr_pb2_grpc
 from reelstream.platform.modelhost import ModelHost, serve_model_service
 from reelstream.platform.server import ServiceRuntime, run_service
 from reelstream.platform.topics import TopicNames
+from services.abr import mpc_kernel
 from services.abr.learner import AbrState
 from services.abr.servicer import AbrServicer
 from services.abr.settings import AbrSettings
@@ -13,6 +14,7 @@ from services.abr.settings import AbrSettings
 
 async def serve(settings: AbrSettings) -> tuple[ServiceRuntime, ModelHost[AbrState]]:
     """Start the service; it learns from chunk downloads on the playback topic."""
+    mpc_kernel.warm_up()
     return await serve_model_service(
         settings,
         "abr",

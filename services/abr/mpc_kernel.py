@@ -145,3 +145,10 @@ def simulate_numpy(
         else:
             buffer = np.broadcast_to(b, rebuf.shape)
     return rebuf.reshape(s, -1), np.ascontiguousarray(buffer).reshape(s, -1)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) before serving, so no player waits for it."""
+    download = np.ones((2, 5, 6), dtype=np.float32)
+    for end_buffer in (True, False):
+        simulate(download, 10.0, np.array([0, 1, 2, 3, 3]), 4.0, 60.0, end_buffer)
