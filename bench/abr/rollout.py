@@ -138,14 +138,21 @@ def collect_advantages(
 
 
 def fit_advantages(
-    correction: PolicyCorrection, data: Sequence[Sample], ridge: float = 10.0
+    correction: PolicyCorrection,
+    data: Sequence[Sample],
+    ridge: float = 10.0,
+    reach: int = 1,
+    clip: float = 5.0,
 ) -> np.ndarray:
     """Set the correction's weights by ridge regression on the measured advantages; returns them.
 
     For each sampled decision and each allowed rung ``a`` other than the one taken, the
     correction's gap ``c_a - c_taken`` should equal what the planner's score gap missed:
     ``advantage_a - (score_a - score_taken)``. The rung taken is the argmax of the scores
-    plus the correction in force when the data were collected (zero-return rung).
+    plus the correction in force when the data were collected (zero-return rung). Only rungs
+    within ``reach`` of it are used and targets are clipped to +-``clip``: far rungs and
+    stalls of tens of seconds are rare, huge and clairvoyant-noisy, and a linear correction
+    that chased them would wreck the common case.
     """
     rows: list[np.ndarray] = []
     targets: list[np.ndarray] = []
@@ -155,9 +162,12 @@ def fit_advantages(
         if not taken_mask.any():
             continue
         taken = int(np.flatnonzero(taken_mask)[np.argmax(scores[taken_mask])])
+        ok &= np.abs(np.arange(len(ok)) - taken) <= reach
         ok[taken] = False
+        if not ok.any():
+            continue
         rows.append(x[ok] - x[taken])
-        targets.append(returns[ok] - (scores[ok] - scores[taken]))
+        targets.append(np.clip(returns[ok] - (scores[ok] - scores[taken]), -clip, clip))
     d = np.vstack(rows)
     t = np.concatenate(targets)
     gram = d.T @ d + ridge * np.eye(d.shape[1])

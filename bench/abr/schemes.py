@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
-from services.abr.predictor import FEATURES, ThroughputPredictor
+from services.abr.predictor import FEATURES, RICH_FEATURES, ThroughputPredictor
 from services.abr.qoe import QoE
 from services.abr.session import SessionStore
 
@@ -20,7 +20,7 @@ class Variant:
     label: str
     what: str
     levels: tuple[float, ...] = WIDE
-    blocks: tuple[int, ...] = (1, 1, 1, 2)
+    blocks: tuple[int, ...] = (1, 1, 3)
     terminal_weight: float = 0.3
     terminal_buffer_s: float = 20.0
     terminal_shape: str = "capped"
@@ -71,8 +71,8 @@ class Variant:
 
 DEFAULT = Variant(
     "service",
-    "chosen (best warm-up score): q .05-.95, terminal 0.3/s to 20 s, 4-chunk target,"
-    " moves (1,1,1,2), RLS forgetting 0.999",
+    "chosen (warm-up score within noise of the best, cheapest planner): q .05-.95,"
+    " terminal 0.3/s to 20 s, 4-chunk target, moves (1,1,3), RLS forgetting 0.999",
 )
 
 _EXHAUSTIVE = replace(
@@ -144,11 +144,16 @@ ABLATION = (
     ),
     replace(DEFAULT, label="horizon 6", what="moves (1,1,1,1,2)", blocks=(1, 1, 1, 1, 2)),
     replace(DEFAULT, label="horizon 8", what="moves (1,1,2,4)", blocks=(1, 1, 2, 4)),
-    replace(DEFAULT, label="3 moves", what="moves (1,1,3)", blocks=(1, 1, 3)),
+    replace(
+        DEFAULT,
+        label="moves (1,1,1,2)",
+        what="the previous default: 4 moves, the last held 2 chunks (1296 sequences)",
+        blocks=(1, 1, 1, 2),
+    ),
     replace(
         DEFAULT,
         label="forgetting .9999",
-        what="moves (1,1,1,2) with slower RLS forgetting 0.9999",
+        what="slower RLS forgetting 0.9999",
         forgetting=0.9999,
     ),
     replace(
@@ -162,6 +167,44 @@ ABLATION = (
         label="next-chunk model",
         what="second RLS model for the first chunk of the plan",
         next_model=True,
+    ),
+    replace(DEFAULT, label="forgetting .998", what="faster RLS forgetting 0.998", forgetting=0.998),
+    replace(
+        DEFAULT,
+        label="terminal to 15 s",
+        what="buffer value capped at 15 s",
+        terminal_buffer_s=15.0,
+    ),
+    replace(
+        DEFAULT,
+        label="closed-loop blend",
+        what="half open-loop, half E_s[max over the rest] per first rung (re-planning credited)",
+        adaptive=0.5,
+    ),
+    replace(
+        DEFAULT,
+        label="terminal switch",
+        what="0.3 x expected gap between the final rung and each scenario's sustainable rung",
+        terminal_switch=0.3,
+    ),
+    replace(
+        DEFAULT,
+        label="rich features",
+        what="+ max5, harmonic mean of 16, EWMA, recent drop / rise",
+        features=RICH_FEATURES,
+    ),
+    replace(
+        DEFAULT,
+        label="age bands",
+        what="error quantiles per session age (< 3, 3-9, >= 10 chunks seen)",
+        volatility_edges=(0.1, 0.25),
+        band_feature="fresh",
+    ),
+    replace(
+        DEFAULT,
+        label="cautious first chunk",
+        what="first chunk's scenarios 10% lower (log shift -0.1), the rest as predicted",
+        first_shift=-0.1,
     ),
     replace(
         DEFAULT,

@@ -59,11 +59,12 @@ class MpcPlanner:
         terminal_switch: float = 0.0,
     ) -> None:
         # Move blocking: rung moves may be held over several chunks, e.g. (1, 1, 2, 4) plans
-        # 8 chunks with 4 free moves (6**4 sequences) instead of 6**8. By default the last
-        # move holds its rung for the horizon's final two chunks: measured better than free
-        # moves on the benchmark (and 6x fewer sequences).
+        # 8 chunks with 4 free moves (6**4 sequences) instead of 6**8. By default two free
+        # moves, then the third holds its rung for the rest of the horizon: (1, 1, 3) over 5
+        # chunks scores as (1, 1, 1, 2) on the benchmark's training traces, within noise, with
+        # 6x fewer sequences (216) and so a cheaper decision.
         if blocks is None:
-            blocks = (1,) * (horizon - 2) + (2,) if horizon >= 3 else (1,) * horizon
+            blocks = (1, 1, horizon - 2) if horizon >= 3 else (1,) * horizon
         elif sum(blocks) != horizon and horizon != 5:
             raise ValueError("give either a horizon or blocks, not both")
         self.blocks = tuple(blocks)
