@@ -1,6 +1,8 @@
 """The recommendation experiment in one process: the simulator's audience against the real model.
 
-``python -m bench.reco_arms [--users N] [--titles N] [--days D] [--seeds 7,8] [--out DIR]``
+``python -m bench.reco_arms [--users N] [--titles N] [--days D] [--seeds 7,8] [--layout
+service|model] [--out DIR]`` (defaults: ``make run``'s 1000 users and 3000 titles, the
+6.25 simulated days of a 3-minute run at speed 3000, two worlds).
 
 The simulator's own world, viewers, daily tick (churn, signups, releases) and
 choice model run exactly as in ``make run``; only the transport is replaced:
@@ -159,7 +161,13 @@ def main() -> None:
         default="service",
         help="learned rows from the servicer (as deployed) or from model.home.home_rows",
     )
+    ap.add_argument("--render", type=Path, help="only rewrite the report from a saved JSON line")
     args = ap.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text().strip().splitlines()[-1])
+        write_report(saved, args.out)
+        print(json.dumps(saved, sort_keys=True))
+        return
     model: dict[str, Any] = {}
     if args.signals:
         model["signals"] = tuple(args.signals.split(","))

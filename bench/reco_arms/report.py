@@ -39,11 +39,12 @@ def markdown(result: dict[str, Any]) -> str:
         "# Recommendation arms in-process: learned vs popularity on the simulated audience",
         "",
         f"`python -m bench.reco_arms --users {cfg['users']} --titles {cfg['titles']} "
-        f"--days {cfg['days']:g} --seeds {','.join(map(str, cfg['seeds']))}`: the simulator's "
+        f"--days {cfg['days']:g} --seeds {','.join(map(str, cfg['seeds']))} "
+        f"--layout {cfg.get('layout', 'service')}`: the simulator's "
         "world, viewers, churn and choice model, with every playback event applied to the "
         "recommendation service's `RecoState` as it is emitted and home rows from its "
         "`HomeRows` handler, no Kafka or gRPC (see the module docstring). "
-        f"Seeds are independent worlds, pooled ({result['real_s']:.0f} s of CPU in all).",
+        f"Seeds are independent worlds, pooled ({result['real_s']:.0f} s wall time in all).",
         "",
         "## Per arm (mean over users, bootstrap 95% CI)",
         "",
@@ -62,7 +63,9 @@ def markdown(result: dict[str, Any]) -> str:
     users = ", ".join(f"{a} {result['arms'][a]['users']}" for a in ARMS)
     lines += [
         "",
-        f"Users: {users}. Online hit rate (service gauge): {result['hit_rate']}. "
+        f"Users: {users}. The service's online hit-rate gauge: {result['hit_rate']} (it "
+        "compares each play with the last impression event only, i.e. the last row shown, "
+        "so it falls as screens grow). "
         f"Learned blend weights at the end: {result['blend_weights']}.",
         "",
     ]

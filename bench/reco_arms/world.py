@@ -16,7 +16,6 @@ from reelstream.subscription.v1 import events_pb2 as sub_pb
 from services.recommendation.events import device_name
 from services.recommendation.learner import RecoState
 from services.recommendation.model import Recommender, UserStore
-from services.recommendation.model.home import home_rows
 from services.recommendation.servicer import RecommendationServicer
 from services.simulator.__main__ import build_states
 from services.simulator.catalog import Catalog
@@ -94,22 +93,21 @@ class InProcessRec:
         return resp
 
 
-class NoAbr:
-    """No abr service: every session plays with client-side BBA (same for both rec arms)."""
+class NoAbr(AbrClient):
+    """No abr service: every session plays with client-side BBA (same for both rec arms).
 
-    service = "abr"
+    The app's own client with no channel, always reporting the service as down,
+    so every abr call site takes the fallback the simulator already has.
+    """
 
     def __init__(self) -> None:
-        self.calls = self.errors = self.fallbacks = 0
+        super().__init__(cast(Any, None))
 
     def available(self) -> bool:
         return False
 
     def usable(self) -> bool:
         return False
-
-    def fallback(self) -> None:
-        self.fallbacks += 1
 
 
 class RecordingStats(UserStats):
@@ -176,6 +174,8 @@ class HomeLayoutServicer(RecommendationServicer):
     def _learned_rows(
         self, st: RecoState, req: rec_pb.HomeRowsRequest, per_row: int, max_rows: int
     ) -> list[rec_pb.Row]:
+        from services.recommendation.model.home import home_rows  # absent in older models
+
         ctx = req.context
         mask = self._mask(st, req.filter)
         rows = home_rows(
@@ -234,9 +234,7 @@ def build_world(
     sink = InProcessSink(state, arm_of)
     servicer = HomeLayoutServicer if layout == "model" else RecommendationServicer
     rec = InProcessRec(servicer(lambda: state))
-    services = Services(
-        cast(TelemetrySink, sink), cast(RecClient, rec), cast(AbrClient, NoAbr()), factory
-    )
+    services = Services(cast(TelemetrySink, sink), cast(RecClient, rec), NoAbr(), factory)
     hazard = HazardModel()
     stats = RecordingStats(len(population))
     viewers = Viewers(
