@@ -103,6 +103,7 @@ def home_rows(
     if st is not None and st.n_finished:
         allowed[rec.users.finished_rows(st)] = False
     screen = _Screen(rec, allowed, max_rows)
+    s = rec.scores(user, region, device)  # one scoring pass; each row ranks it under a mask
     cw = [
         (i, p)
         for i, p in continue_watching(rec, user, 4 * per_row)
@@ -112,7 +113,7 @@ def home_rows(
 
     def top(explore: bool = False) -> None:
         items = rec.recommend(
-            user, per_row, mask=screen.free, region=region, device=device, explore=explore
+            user, per_row, mask=screen.free, region=region, device=device, explore=explore, scores=s
         )
         screen.add("top", str(len(screen.rows)), items)
 
@@ -131,7 +132,13 @@ def home_rows(
     )
     if fresh.any():
         items = rec.recommend(
-            user, per_row, mask=screen.free & fresh, region=region, device=device, explore=False
+            user,
+            per_row,
+            mask=screen.free & fresh,
+            region=region,
+            device=device,
+            explore=False,
+            scores=s,
         )
         screen.add("new", "", items)
     byw(1)
@@ -141,7 +148,13 @@ def home_rows(
     for g, _ in sorted(genre_affinity(rec, user).items(), key=lambda kv: -kv[1])[:3]:
         in_genre = genres[:n, rec.catalog.genre_index[g]] > 0
         items = rec.recommend(
-            user, per_row, mask=screen.free & in_genre, region=region, device=device, explore=False
+            user,
+            per_row,
+            mask=screen.free & in_genre,
+            region=region,
+            device=device,
+            explore=False,
+            scores=s,
         )
         screen.add("genre", g, items)
     while not screen.full() and screen.free.any():

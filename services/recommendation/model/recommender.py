@@ -285,6 +285,7 @@ class Recommender:
         device: str = "",
         ts: float | None = None,
         explore: bool = True,
+        scores: np.ndarray | None = None,
     ) -> list[tuple[ItemId, float]]:
         """Top-k (item, score) for `user`, best first.
 
@@ -294,7 +295,9 @@ class Recommender:
         region/device, diversified across genres. One slot per `explore_slots`
         goes to a fresh title (added via `add_item`, released within 30 days,
         fewer than 20 plays) that matches the viewer's genres, so new titles get
-        exposure before they have plays (unless `explore` is False).
+        exposure before they have plays (unless `explore` is False). `scores`, if
+        given, are this viewer's `scores(user, region, device, ts)` already computed
+        (several rows of one screen rank the same scores under different masks).
         """
         n = len(self.catalog)
         if n == 0 or k <= 0:
@@ -302,7 +305,9 @@ class Recommender:
         st = self.users.get(user)
         region = region or (st.region if st else "")
         device = device or (st.device if st else "")
-        s = self.scores(user, region, device, ts).astype(np.float64)
+        if scores is None:
+            scores = self.scores(user, region, device, ts)
+        s = scores.astype(np.float64)
         allowed = self.catalog.available(region)
         if mask is not None:
             allowed &= mask[:n]
