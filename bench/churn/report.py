@@ -58,8 +58,23 @@ def evaluate(res: RunResult, seed: int, split: float = 0.5) -> dict[str, Any]:
         "positive_rate": float(y.mean()),
         "n_test": int(test.sum()),
         "n_train": int(train.sum()),
+        "reliability": reliability(y[test], a["served"][test]),
     }
     return ev
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
+    """``(mean predicted, observed rate, count)`` per decile of the predicted probability.
+
+    >>> reliability(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.7, 0.9]), bins=2)
+    [(0.15, 0.0, 2), (0.8, 1.0, 2)]
+    """
+    order = np.argsort(p, kind="stable")
+    return [
+        (round(float(p[i].mean()), 6), round(float(y[i].mean()), 6), int(i.size))
+        for i in np.array_split(order, bins)
+        if i.size
+    ]
 
 
 def rolling_auc(
@@ -169,6 +184,15 @@ def markdown(
         "",
         f"All labelled snapshots (including the cold start): online served AUC {ev['auc_all']:.4f}, "
         f"log loss {ev['log_loss_all']:.4f}; oracle {ev['auc_oracle_all']:.4f}.",
+        "",
+        "Calibration of the served probability on the later part (deciles of the prediction):",
+        "",
+        "| decile | mean predicted | observed 30-day churn | snapshots |",
+        "|---|---|---|---|",
+        *(
+            f"| {i + 1} | {mp:.3f} | {obs:.3f} | {cnt} |"
+            for i, (mp, obs, cnt) in enumerate(ev["reliability"])
+        ),
         "",
         "Targets: `auc >= auc_batch_hindsight - 0.01`: "
         f"{'met' if ev['auc'] >= ev['auc_batch_hindsight'] - 0.01 else 'NOT met'}; "

@@ -54,10 +54,10 @@ class Records:
             self.time.append(it.time)
             self.label.append(it.label)
             self.served.append(p.served)
-            for name, v in p.calibrated.items():
-                self.cands.setdefault(name, []).append(v)
             for name, v in p.raw.items():
-                self.cands.setdefault(f"{name}:raw", []).append(v)
+                self.cands.setdefault(name, []).append(v)
+            for name, v in p.calibrated.items():
+                self.cands.setdefault(f"{name}:platt", []).append(v)
             self.features.append([p.features[n] for n in FEATURE_NAMES])
             day = int(it.time // DAY_S)
             self.oracle.append(float(pop.hazard_window(u, day)))

@@ -20,9 +20,9 @@ class Pending:
     """What is kept for a queued snapshot until its label arrives."""
 
     features: dict[str, float]
-    raw: dict[str, float]  # each candidate's raw probability at snapshot time
-    calibrated: dict[str, float]  # ... and calibrated, as it would have been served
-    served: float  # the active candidate's calibrated probability at snapshot time
+    raw: dict[str, float]  # each candidate's own probability at snapshot time
+    calibrated: dict[str, float]  # ... through its online Platt calibrator (monitored, not served)
+    served: float  # the active candidate's served probability at snapshot time
     active: str
 
 
@@ -58,13 +58,18 @@ class AtRiskPage:
 
 
 class _Candidate:
-    """An estimator trained on short-horizon labels, served on the long horizon, plus its
-    Platt calibrator (fitted on the long-horizon labels) and prequential metrics."""
+    """An estimator trained on short-horizon labels, served on the long horizon, plus an
+    online Platt calibrator (fitted on the long-horizon labels) and prequential metrics.
+
+    The calibrator always learns, so its probabilities can be compared; it is served only
+    if ``calibrate`` (see :class:`ChurnModel` for why the default serves the raw score).
+    """
 
     def __init__(self, estimator: Any, exponent: float, auc_window: int, calibrate: bool) -> None:
         self.estimator = estimator
         self.exponent = exponent  # serving horizon / training horizon
-        self.calibrator = OnlinePlatt(lr=0.002) if calibrate else None
+        self.calibrator = OnlinePlatt(lr=0.002)
+        self.calibrate = calibrate
         self.auc = metrics.RollingROCAUC(window_size=auc_window)
         self.log_loss = metrics.LogLoss()
         self.n = 0
@@ -89,13 +94,18 @@ class _Candidate:
             return p
         return -math.expm1(self.exponent * math.log1p(-min(p, 1.0 - 1e-12)))
 
-    def calibrated(self, raw: float) -> float:
-        return self.calibrator.predict(raw) if self.calibrator is not None else raw
+    def platt(self, raw: float) -> float:
+        """``raw`` through the online Platt calibrator."""
+        return self.calibrator.predict(raw)
+
+    def served(self, raw: float) -> float:
+        """What this candidate serves for a raw score."""
+        return self.calibrator.predict(raw) if self.calibrate else raw
 
     def score(self, x: dict[str, float], y: bool) -> float:
         """Test before train on a long-horizon label; returns the raw score used."""
         raw = self.raw(x, build=True)
-        p = self.calibrated(raw)
+        p = self.served(raw)
         self.auc.update(y, p)
         self.log_loss.update(y, min(1 - 1e-6, max(1e-6, p)))
         return raw
@@ -131,9 +141,8 @@ class ChurnModel:
     learning positives as soon as a cancel reveals them (negatives only a
     horizon later) teaches "recent snapshot = churner". A 14-day label closes
     in 16 days. The probability of cancelling within 30 days is monotone in
-    the near-term hazard, so a candidate serves ``1 - (1 - p14) ** (30 / 14)``,
-    calibrated online against the 30-day labels (a monotone map: ranking,
-    hence AUC, is the hazard model's). On the bench replay 7-, 14- and 30-day
+    the near-term hazard, so a candidate serves ``1 - (1 - p14) ** (30 / 14)``
+    (a monotone map: ranking, hence AUC, is the hazard model's). On the bench replay 7-, 14- and 30-day
     training labels ranked within 0.005 AUC of each other once every label
     waits for its horizon and the estimator refits on a window
     (``bench/results/churn.md``); 14 days was never worse.
@@ -141,8 +150,19 @@ class ChurnModel:
     Every snapshot is scored by the active candidate (cached for at-risk
     lists). Every ``select_every`` long-horizon labels the candidate with the
     best rolling AUC becomes active (ties within 0.002 keep the current one).
-    Factors in words come from the candidate named ``explainer``; ``calibrate`` names the
-    candidates given an online Platt calibrator (None, the default: all).
+    Factors in words come from the candidate named ``explainer``.
+
+    Calibration: the served probability is the estimator's own, fitted by
+    log loss on the training labels and carried to the serving horizon by the
+    constant-hazard map above. Each candidate also runs an online Platt
+    calibrator against the 30-day labels, served only for the candidates named
+    in ``calibrate`` (default: none). On the bench the Platt-served score was
+    worse on both counts: AUC 0.6345 against 0.6438 and log loss 0.358 against
+    0.323 (10,000 users). Its slope and offset drift as it learns; that costs
+    nothing within one day but reorders snapshots scored weeks apart, and it
+    tracks the base rate from labels 32 days old, later than the estimator's
+    own refit on 16-day-old labels. Batch Platt refitted weekly on the last
+    labels also cost 0.004 AUC (``bench/results/churn_ablation.md``).
 
     Reads (:meth:`risk`, :meth:`at_risk`, :meth:`metrics`) never mutate.
 
@@ -156,7 +176,7 @@ class ChurnModel:
         self,
         candidates: Mapping[str, Any] | None = None,
         labeler: DelayedLabeler[Pending] | None = None,
-        calibrate: Collection[str] | None = None,
+        calibrate: Collection[str] = (),
         explainer: str = "linear",
         prior: float = 0.05,
         select_every: int = 2000,
@@ -176,8 +196,7 @@ class ChurnModel:
         )
         exponent = self.labeler.horizon_s / float(train_horizon_s)
         self._cands = {
-            n: _Candidate(e, exponent, auc_window, calibrate is None or n in calibrate)
-            for n, e in cands.items()
+            n: _Candidate(e, exponent, auc_window, n in calibrate) for n, e in cands.items()
         }
         self.explainer = explainer
         self.active = explainer
@@ -200,12 +219,12 @@ class ChurnModel:
         """Take a snapshot: score it, remember it for serving, maybe queue it; return the risk."""
         if self.labeler.accepts(user_id, time):
             raw = {n: c.raw(features, build=True) for n, c in self._cands.items()}
-            cal = {n: self._cands[n].calibrated(p) for n, p in raw.items()}
-            risk = cal[self.active]
+            cal = {n: self._cands[n].platt(p) for n, p in raw.items()}
+            risk = self._cands[self.active].served(raw[self.active])
             self.labeler.add(user_id, time, Pending(dict(features), raw, cal, risk, self.active))
         else:
             cand = self._cands[self.active]
-            risk = cand.calibrated(cand.raw(features, build=True))
+            risk = cand.served(cand.raw(features, build=True))
         if self.train_labeler.accepts(user_id, time):
             self.train_labeler.add(user_id, time, dict(features))
         view = self._users.get(user_id)
@@ -270,8 +289,7 @@ class ChurnModel:
         ]
         for item, raw in zip(done, raws, strict=True):
             for name, cand in self._cands.items():
-                if cand.calibrator is not None:
-                    cand.calibrator.learn(raw[name], item.label)
+                cand.calibrator.learn(raw[name], item.label)
             self.n_labels += 1
             self.n_positive += item.label
             if self.n_labels % self.select_every == 0:
@@ -312,7 +330,7 @@ class ChurnModel:
         if view is None:
             return Risk(user_id, self.prior, (), None, False, "prior")
         cand = self._cands[self.active]
-        p = cand.calibrated(cand.raw(view.features))
+        p = cand.served(cand.raw(view.features))
         return Risk(user_id, p, tuple(self.explain(user_id, k)), view.time, True, self.active)
 
     def explain(self, user_id: str, k: int = 3) -> list[Factor]:

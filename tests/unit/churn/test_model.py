@@ -25,12 +25,15 @@ def features(rng: random.Random, risky: bool) -> dict[str, float]:
     }
 
 
-def trained(seed: int = 0, users: int = 300, days: int = 80) -> ChurnModel:
+def trained(
+    seed: int = 0, users: int = 300, days: int = 80, calibrate: tuple[str, ...] = ()
+) -> ChurnModel:
     """Users snapshot weekly; risky ones cancel 10-40 days in (labels arrive late)."""
     rng = random.Random(seed)
     m = ChurnModel(
         labeler=DelayedLabeler(horizon_s=30 * DAY_S, lateness_s=DAY_S, min_gap_s=7 * DAY_S),
         select_every=200,
+        calibrate=calibrate,
     )
     risky = {f"u{i}": rng.random() < 0.3 for i in range(users)}
     cancel_day = {u: 10 + rng.randrange(30) for u in risky}
@@ -160,3 +163,19 @@ def test_online_platt_calibrates_an_overconfident_score() -> None:
         cal.learn(0.9 if y else 0.6, y)  # raw scores far too high
     assert cal.predict(0.6) < 0.2 < cal.predict(0.9)
     assert math.isfinite(cal.a) and math.isfinite(cal.b)
+
+
+def test_platt_is_learned_always_but_served_only_when_asked(model: ChurnModel) -> None:
+    platt = trained(calibrate=("linear",))
+    users = [u for u in model._users if u in platt._users][:20]
+    assert users
+    moved = 0
+    for m, served_platt in ((model, False), (platt, True)):
+        cand = m._cands["linear"]
+        assert (cand.calibrator.a, cand.calibrator.b) != (1.0, 0.0)  # it learned either way
+        for u in users:
+            raw = cand.raw(m._users[u].features)
+            want = cand.calibrator.predict(raw) if served_platt else raw
+            assert m.risk(u).probability == pytest.approx(want, abs=1e-12)
+            moved += served_platt and abs(want - raw) > 1e-6
+    assert moved > 0
