@@ -110,6 +110,10 @@ bench-reco: $(VENV)/.installed ## prequential MovieLens recall of the service's 
 bench-reco-e2e: kafka-up loadgen ## the same replay through telemetry → Kafka → recommendation over gRPC; freshness, latency
 	$(PY) -m bench.reco_e2e --bootstrap 127.0.0.1:$(KAFKA_PORT) --data $(DATA) $(ARGS)
 
+.PHONY: bench-reco-arms
+bench-reco-arms: $(VENV)/.installed ## learned vs popularity rows on the simulated audience, in process (no Kafka/gRPC; ~15 min)
+	$(PY) -m bench.reco_arms $(ARGS)
+
 .PHONY: bench-abr
 bench-abr: $(VENV)/.installed ## ABR QoE on the Pensieve trace sets vs BBA, rate-based, BOLA, robustMPC, optimum (TRACES=d1,d2)
 	$(PY) -m bench.abr --traces $(TRACES) $(ARGS)

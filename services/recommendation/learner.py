@@ -23,6 +23,8 @@ from services.recommendation.events import decode_playback, decode_title, feedba
 from services.recommendation.model import Recommender, UserStore
 
 HIT_DECAY = 1 / 500
+SCREEN_GAP_MS = 120_000  # impressions this close together are rows of one home screen
+SCREEN_MAX_TITLES = 400  # bound on one screen's remembered titles
 
 
 class _Lru:
@@ -87,10 +89,20 @@ class RecoState:
         ev = decode_playback(msg.value())
         kind = ev.WhichOneof("kind")
         if kind == "impression":
-            self.last_shown.put(ev.user_id, frozenset(ev.impression.title_ids))
+            # A screen arrives as one impression per row: rows seen within SCREEN_GAP_MS of
+            # the previous one belong to the same screen, so a play is a hit if any row had it.
+            prev = self.last_shown.get(ev.user_id)
+            shown = frozenset(ev.impression.title_ids)
+            if (
+                isinstance(prev, tuple)
+                and abs(ev.event_time_ms - prev[0]) <= SCREEN_GAP_MS
+                and len(prev[1]) < SCREEN_MAX_TITLES
+            ):
+                shown = prev[1] | shown
+            self.last_shown.put(ev.user_id, (ev.event_time_ms, shown))
         elif kind == "play":
-            shown = self.last_shown.get(ev.user_id)
-            hit = 1.0 if isinstance(shown, frozenset) and ev.title_id in shown else 0.0
+            screen = self.last_shown.get(ev.user_id)
+            hit = 1.0 if isinstance(screen, tuple) and ev.title_id in screen[1] else 0.0
             self.plays_seen += 1
             decay = max(HIT_DECAY, 1 / self.plays_seen)
             self.hit_rate += decay * (hit - self.hit_rate)

@@ -18,9 +18,8 @@ from reelstream.recommendation.v1 import recommendation_pb2_grpc as api_grpc
 from services.recommendation import metrics
 from services.recommendation.events import device_name
 from services.recommendation.learner import RecoState
-from services.recommendation.model import rows as row_views
+from services.recommendation.model.home import HomeRow, home_rows
 
-FRESH_WINDOW_S = 30 * 86400.0
 VARIANTS = ("", "learned", "popularity")
 
 
@@ -192,79 +191,60 @@ class RecommendationServicer(api_grpc.RecommendationServiceServicer):
     def _learned_rows(
         self, st: RecoState, req: api.HomeRowsRequest, per_row: int, max_rows: int
     ) -> list[api.Row]:
-        user, ctx, rec = req.user_id, req.context, st.model
-        region = ctx.region
-        out: list[api.Row] = []
-        cw = row_views.continue_watching(rec, user, per_row)
-        if cw:
-            out.append(
-                api.Row(
-                    row_id="continue",
-                    kind=api.ROW_KIND_CONTINUE_WATCHING,
-                    title="Continue watching",
-                    reason="you started these",
-                    titles=_scored([(str(t), p) for t, p in cw], "unfinished"),
-                )
-            )
-        top = self._top(st, user, per_row, ctx, req.filter, "learned")
-        cold = rec.users.get(user) is None
-        out.append(
-            api.Row(
-                row_id="top",
-                kind=api.ROW_KIND_TOP_PICKS,
-                title="Trending near you" if cold else "Top picks for you",
-                reason="popular in your region" if cold else "based on what you watch",
-                titles=_scored(top, "for you"),
-            )
+        # The model composes the screen (each title once, the filter on every row, filled to
+        # max_rows with the next-best titles; measured in bench/reco_arms); this names its rows.
+        ctx = req.context
+        cold = st.model.users.get(req.user_id) is None
+        rows = home_rows(
+            st.model,
+            req.user_id,
+            per_row,
+            max_rows,
+            ctx.region,
+            device_name(ctx.device_type),
+            self._mask(st, req.filter),
         )
-        for seed, sims in row_views.because_you_watched(rec, user, 2, per_row, region):
-            name = st.name_of(str(seed))
-            out.append(
-                api.Row(
-                    row_id=f"byw:{seed}",
-                    kind=api.ROW_KIND_BECAUSE_YOU_WATCHED,
-                    title=f"Because you watched {name}",
-                    reason=f"watched together with {name}",
-                    titles=_scored([(str(t), s) for t, s in sims], f"similar to {name}"),
-                )
+        return [self._row(st, row, cold) for row in rows]
+
+    @staticmethod
+    def _row(st: RecoState, row: HomeRow, cold: bool) -> api.Row:
+        if row.kind == "continue":
+            kind, title, reason, why = (
+                api.ROW_KIND_CONTINUE_WATCHING,
+                "Continue watching",
+                "you started these",
+                "unfinished",
             )
-        trend = row_views.trending(rec, region, per_row, device_name(ctx.device_type))
-        if trend:
-            out.append(
-                api.Row(
-                    row_id=f"trending:{region or 'all'}",
-                    kind=api.ROW_KIND_TRENDING,
-                    title=f"Trending in {region}" if region else "Trending now",
-                    reason="watched most lately",
-                    titles=_scored([(str(t), s) for t, s in trend], "trending"),
-                )
+        elif row.kind == "top":
+            first = row.about in ("", "0", "1")  # the screen's first top row (after continue)
+            kind, why = api.ROW_KIND_TOP_PICKS, "for you"
+            if cold:
+                title, reason = "Trending near you", "popular in your region"
+            else:
+                title = "Top picks for you" if first else "More picks for you"
+                reason = "based on what you watch"
+        elif row.kind == "byw":
+            name = st.name_of(row.about)
+            kind, title = api.ROW_KIND_BECAUSE_YOU_WATCHED, f"Because you watched {name}"
+            reason, why = f"watched together with {name}", f"similar to {name}"
+        elif row.kind == "new":
+            kind, title, reason, why = (
+                api.ROW_KIND_NEW_FOR_YOU,
+                "New for you",
+                "released in the last 30 days",
+                "new",
             )
-        n = len(rec.catalog)
-        fresh = rec.catalog.release_ts[:n] >= rec.trend.t_last - FRESH_WINDOW_S
-        fresh &= rec.catalog.known[:n]
-        new = (
-            self._top(st, user, per_row, ctx, req.filter, "learned", extra_mask=fresh)
-            if fresh.any()
-            else []
+        elif row.kind == "trending":
+            kind, why = api.ROW_KIND_TRENDING, "trending"
+            title = f"Trending in {row.about}" if row.about else "Trending now"
+            reason = "watched most lately"
+        else:  # genre
+            kind, title, why = api.ROW_KIND_GENRE, row.about.title(), row.about
+            reason = f"you watch a lot of {row.about}"
+        return api.Row(
+            row_id=f"{row.kind}:{row.about}" if row.about else row.kind,
+            kind=kind,
+            title=title,
+            reason=reason,
+            titles=_scored([(str(t), float(v)) for t, v in row.items], why),
         )
-        if new:
-            out.append(
-                api.Row(
-                    row_id="new",
-                    kind=api.ROW_KIND_NEW_FOR_YOU,
-                    title="New for you",
-                    reason="released in the last 30 days",
-                    titles=_scored(new, "new"),
-                )
-            )
-        for genre, items in row_views.genre_rows(rec, user, 3, per_row, region):
-            out.append(
-                api.Row(
-                    row_id=f"genre:{genre}",
-                    kind=api.ROW_KIND_GENRE,
-                    title=genre.title(),
-                    reason=f"you watch a lot of {genre}",
-                    titles=_scored([(str(t), s) for t, s in items], genre),
-                )
-            )
-        return out[: max(max_rows, 1)]

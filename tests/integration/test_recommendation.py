@@ -139,9 +139,16 @@ async def test_plays_shape_recommendations_and_finished_are_excluded(stack: Stac
             complete(f"crowd-{u}", "title-1", t + u * 1000),
             complete(f"crowd-{u}", "title-2", t + u * 1000 + 500),
         ]
+    # A weaker pattern: title-1 also goes with title-3 .. title-12, one small crowd each.
+    for k in range(3, 13):
+        for u in range(3):
+            events += [
+                complete(f"side-{k}-{u}", "title-1", t + 40_000 + k * 100 + u),
+                complete(f"side-{k}-{u}", f"title-{k}", t + 40_050 + k * 100 + u),
+            ]
     ack = await telemetry.IngestBatch(tapi.EventBatch(events=events))
     assert ack.accepted == len(events)
-    await wait_applied(reco, "crowd-29", 2)
+    await wait_applied(reco, "side-12-2", 2)
 
     cold = await reco.Recommend(api.RecommendRequest(user_id="newbie", k=10))
     assert cold.cold_start and len(cold.titles) == 10
@@ -159,10 +166,17 @@ async def test_plays_shape_recommendations_and_finished_are_excluded(stack: Stac
     assert similar.titles[0].title_id == "title-2"
 
     rows = await reco.HomeRows(api.HomeRowsRequest(user_id="viewer", max_rows=6, titles_per_row=5))
-    kinds = {r.kind for r in rows.rows}
-    assert api.ROW_KIND_TOP_PICKS in kinds and api.ROW_KIND_BECAUSE_YOU_WATCHED in kinds
+    kinds = [r.kind for r in rows.rows]
+    assert kinds[0] == api.ROW_KIND_TOP_PICKS and api.ROW_KIND_BECAUSE_YOU_WATCHED in kinds
+    on_screen = [x.title_id for r in rows.rows for x in r.titles]
+    assert len(on_screen) == len(set(on_screen)), on_screen  # each title once per screen
+    assert "title-2" in [x.title_id for x in rows.rows[0].titles]  # the strongest, first
+    assert "title-1" not in on_screen  # finished
+    # "Because you watched" gets title-1's other companions, those the top row left.
     byw = next(r for r in rows.rows if r.kind == api.ROW_KIND_BECAUSE_YOU_WATCHED)
-    assert byw.title == "Because you watched TITLE-1" and byw.titles[0].title_id == "title-2"
+    assert byw.title == "Because you watched TITLE-1" and byw.titles
+    companions = {f"title-{k}" for k in range(2, 13)}
+    assert {x.title_id for x in byw.titles} <= companions, byw
 
     pop = await reco.HomeRows(
         api.HomeRowsRequest(user_id="viewer", max_rows=2, titles_per_row=5, variant="popularity")
