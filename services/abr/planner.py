@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.abr import mpc_kernel
 from services.abr.qoe import QoE
 
 
@@ -73,6 +74,7 @@ class MpcPlanner:
         self.qoe = qoe
         self.horizon = sum(self.blocks)
         self._move_of = [j for j, m in enumerate(self.blocks) for _ in range(m)]
+        self._moves = np.array(self._move_of, dtype=np.int64)
         self.chunk_s = chunk_s
         self.buffer_cap_s = buffer_cap_s
         if terminal_weight is None:
@@ -159,23 +161,15 @@ class MpcPlanner:
             np.float32
         )  # (S, T, R)
         terminal = bool(self.terminal_weight and video_continues)
-        buffer = np.full((s,), buffer_s, dtype=np.float32)
-        rebuf = np.zeros((s,), dtype=np.float32)
         moves = self._move_of[:length]
-        for t in range(length):
-            j = moves[t]
-            d = download[:, t, :].reshape((s,) + (1,) * j + (r,))
-            fresh = t == 0 or moves[t - 1] != j
-            b = buffer[..., None] if fresh else buffer
-            stall = d - b
-            np.maximum(stall, 0.0, out=stall)
-            rebuf = (rebuf[..., None] if fresh else rebuf) + stall
-            if t < length - 1 or terminal:
-                # The buffer after the last chunk only matters when it carries a value.
-                buffer = b - d
-                np.maximum(buffer, 0.0, out=buffer)
-                buffer += self.chunk_s
-                np.minimum(buffer, self.buffer_cap_s, out=buffer)
+        # Stalls and end buffer of every sequence under every scenario, (S, sequences): the
+        # buffer drained by each download, refilled by a chunk, capped. Compiled: the numpy
+        # broadcast it replaces (mpc_kernel.simulate_numpy) gives bitwise the same arrays, but
+        # spends most of a decision on per-operation overhead. The end buffer is only needed
+        # when it carries a terminal value.
+        rebuf, buffer = mpc_kernel.simulate(
+            download, buffer_s, self._moves[:length], self.chunk_s, self.buffer_cap_s, terminal
+        )
         w32 = w.astype(np.float32)
         exp_rebuf = w32 @ rebuf.reshape(s, -1)
         util, smooth, top = self._static_terms(last_rung, length)
