@@ -50,6 +50,9 @@ class ConsumerOptions:
     max_records: int = 500
     slice_ms: float = 2.0
     idle_sleep_s: float = 0.002
+    # Idle polls back off (doubling) up to this: a quiet topic then costs the serving event
+    # loop ~50 wakeups/s instead of 500, for at most this much delay on the first new record.
+    max_idle_sleep_s: float = 0.02
 
 
 class ConsumeLoop:
@@ -167,13 +170,19 @@ class ConsumeLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, yielding to the event loop between slices."""
         last_lag = 0.0
+        idle = self.options.idle_sleep_s
         while not stop.is_set():
             applied = self.poll_once()
             now = time.monotonic()
             if now - last_lag > 1.0:
                 self.update_lag_metrics()
                 last_lag = now
-            await asyncio.sleep(0 if applied else self.options.idle_sleep_s)
+            if applied:
+                idle = self.options.idle_sleep_s
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(idle)
+                idle = min(2 * idle, self.options.max_idle_sleep_s)
 
     # -- offsets, lag, commit ----------------------------------------------------------------
     def offsets(self) -> Offsets:
