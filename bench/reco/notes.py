@@ -9,7 +9,9 @@ All defaults of `services.recommendation.model.Recommender`; nothing is tuned pe
 | `PositiveMF` (ISGD) | 16 factors, lr 0.05, l2 0.01 | user-level taste |
 | `DecayedPopularity` | half-life 7 days (event time), per region/device segments | trending |
 | popularity | all-time consumption counts | prior for cold items |
-| `SignalBlender` | River `LogisticRegression` as a pairwise ranker (SGD lr 0.1, no l2, no intercept): every 8th consumption, if the title is in the blend's top 100, one pair (title, random other top-100 title); prior weights until 200 steps | learns how much each signal counts |
+| genre affinity | the viewer's decayed genre shares, averaged over a title's genres | zero on MovieLens (no genres in `u.data`); the simulated catalogue has them |
+| `Appeal` | per-title pick rate when shown on a screen, shrunk to the global rate | zero on MovieLens (no screens); learned from impressions in the service |
+| `SignalBlender` | River `LogisticRegression` as a pairwise ranker (SGD lr 0.1, no l2, no intercept): every 8th consumption, if the title is in the blend's top 100, one pair (title, random other top-100 title); in the service also pairs from screens (the pick against titles shown beside it); prior weights until 200 steps | learns how much each signal counts |
 | feedback | MovieLens rating r -> kind `rating`: every rating is a consumption (sequence, exclusion); MF weight (r - 3) / 2 | the protocol counts every event |
 
 The co-visitation settings came from a sweep on this stream (window 30 with
