@@ -83,13 +83,20 @@ def start_kafka(port: int) -> None:
         raise RuntimeError(f"Kafka did not start:\n{proc.stderr[-2000:]}")
 
 
-def start_service(spec: ServiceSpec, base_env: dict[str, str], run_dir: Path) -> Running:
-    """Launch ``python -m services.<name>`` with its log in ``run_dir``."""
+def start_service(
+    spec: ServiceSpec, base_env: dict[str, str], run_dir: Path, niceness: int = 0
+) -> Running:
+    """Launch ``python -m services.<name>`` with its log in ``run_dir``.
+
+    ``niceness`` > 0 lowers the process's CPU priority (a load generator sharing the machine
+    with the services it measures should not take their CPU).
+    """
     log = run_dir / f"{spec.name}.log"
     env = {**os.environ, **base_env, **spec.env}
+    prefix = ["nice", "-n", str(niceness)] if niceness else []
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", spec.module],
+            [*prefix, sys.executable, "-m", spec.module],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
