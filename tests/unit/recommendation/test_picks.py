@@ -50,7 +50,8 @@ def test_a_pick_teaches_the_blender_that_it_beats_titles_above_and_below_it():
     show(rec, "fan", ["d0", "d1", "d4", "c5", "d2", "d3", "d5"], t)
     rec.learn_one(Feedback("fan", "c5", "click", t + 5))
     assert rec.blender.n_updates == before + 4  # two of the three above, the two right below
-    assert rec.users.get("fan").shown.size == 0  # one screen, one lesson
+    fan = rec.users.get("fan")
+    assert fan is not None and fan.shown.size == 0  # one screen, one lesson
     rec.learn_one(Feedback("fan", "c5", "play", t + 6))
     assert rec.blender.n_updates == before + 4
     genre = rec.signals.index("genre")
@@ -72,7 +73,8 @@ def test_a_pick_from_an_old_screen_teaches_nothing():
     before = rec.blender.n_updates
     rec.learn_one(Feedback("fan", "c5", "click", t + 5001))
     assert rec.blender.n_updates == before
-    assert rec.users.get("fan").shown.tolist() == []
+    fan = rec.users.get("fan")
+    assert fan is not None and fan.shown.tolist() == []
 
 
 def test_a_skipped_title_is_not_recommended_again():
@@ -92,7 +94,9 @@ def test_screens_survive_pickling_and_reads_do_not_touch_them():
     rec.recommend("v", 5)
     assert pickle.dumps(rec) == snap
     clone = pickle.loads(snap)
-    np.testing.assert_array_equal(clone.users.get("v").shown, rec.users.get("v").shown)
+    restored, original = clone.users.get("v"), rec.users.get("v")
+    assert restored is not None and original is not None
+    np.testing.assert_array_equal(restored.shown, original.shown)
 
 
 def test_a_viewer_without_history_gets_titles_viewers_pick_over_their_neighbours():
