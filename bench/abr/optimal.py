@@ -57,41 +57,54 @@ class TraceClock:
 def offline_optimum(trace: Trace, video: Video, bin_s: float = 0.05) -> float:
     """Best QoE_lin (chunks 1..n-1) reachable on ``trace`` with the future known."""
     clock = TraceClock(trace)
-    rates = video.bitrates_kbps / 1000.0
-    n_rungs = len(rates)
     size0 = np.array([video.sizes[DEFAULT_RUNG, 0]])
     x = clock.transfer_s(np.array([clock.start]), size0)
     time = clock.start + x
     buffer = np.full(1, video.chunk_s * 1000.0)  # startup: the first chunk's stall is not scored
     rung = np.full(1, DEFAULT_RUNG)
     score = np.zeros(1)
-    actions = np.arange(n_rungs)
     for n in range(1, video.n_chunks):
-        t = np.repeat(time, n_rungs)
-        b = np.repeat(buffer, n_rungs)
-        last = np.repeat(rung, n_rungs)
-        a = np.tile(actions, len(time))
-        xfer = clock.transfer_s(t, video.sizes[a, n])
-        delay = xfer * 1000.0 + RTT_MS
-        rebuf = np.maximum(delay - b, 0.0)
-        nb = np.maximum(b - delay, 0.0) + video.chunk_s * 1000.0
-        sleep = np.where(
-            nb > BUFFER_CAP_MS, np.ceil((nb - BUFFER_CAP_MS) / SLEEP_STEP_MS) * SLEEP_STEP_MS, 0.0
-        )
-        nb = nb - sleep
-        reward = (
-            rates[a]
-            - REBUF_PENALTY * rebuf / 1000.0
-            - SMOOTH_PENALTY * np.abs(rates[a] - rates[last])
-        )
-        total = np.repeat(score, n_rungs) + reward
-        key = np.floor(nb / 1000.0 / bin_s).astype(np.int64) * n_rungs + a
-        order = np.lexsort((-total, key))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = key[order][1:] != key[order][:-1]
-        keep = order[first]
-        time = (t + xfer + sleep / 1000.0)[keep]
-        buffer = nb[keep]
-        rung = a[keep]
-        score = total[keep]
+        keep, a, after, nb, total = expand(clock, video, n, time, buffer, rung, score, bin_s)
+        time, buffer, rung, score = after[keep], nb[keep], a[keep], total[keep]
     return float(score.max())
+
+
+def expand(
+    clock: TraceClock,
+    video: Video,
+    n: int,
+    time: np.ndarray,
+    buffer: np.ndarray,
+    rung: np.ndarray,
+    score: np.ndarray,
+    bin_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One DP step: every state times every rung for chunk ``n``, by the simulator's rules.
+
+    Returns ``keep`` (the best expansion per (buffer bin, rung) cell) and, for every
+    expansion, its rung, trace time after the download, buffer (ms) and score; state ``i``'s
+    expansions are ``i * n_rungs .. i * n_rungs + n_rungs - 1``.
+    """
+    rates = video.bitrates_kbps / 1000.0
+    n_rungs = len(rates)
+    t = np.repeat(time, n_rungs)
+    b = np.repeat(buffer, n_rungs)
+    last = np.repeat(rung, n_rungs)
+    a = np.tile(np.arange(n_rungs), len(time))
+    xfer = clock.transfer_s(t, video.sizes[a, n])
+    delay = xfer * 1000.0 + RTT_MS
+    rebuf = np.maximum(delay - b, 0.0)
+    nb = np.maximum(b - delay, 0.0) + video.chunk_s * 1000.0
+    sleep = np.where(
+        nb > BUFFER_CAP_MS, np.ceil((nb - BUFFER_CAP_MS) / SLEEP_STEP_MS) * SLEEP_STEP_MS, 0.0
+    )
+    nb = nb - sleep
+    reward = (
+        rates[a] - REBUF_PENALTY * rebuf / 1000.0 - SMOOTH_PENALTY * np.abs(rates[a] - rates[last])
+    )
+    total = np.repeat(score, n_rungs) + reward
+    key = np.floor(nb / 1000.0 / bin_s).astype(np.int64) * n_rungs + a
+    order = np.lexsort((-total, key))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    return order[first], a, t + xfer + sleep / 1000.0, nb, total
