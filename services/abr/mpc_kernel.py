@@ -23,6 +23,26 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _chunk(
+    b: np.float32, d: np.float32, chunk: np.float32, cap: np.float32, update: bool
+) -> tuple[np.float32, np.float32]:  # pragma: no cover - compiled; tested through simulate()
+    """Stall and next buffer of one download of ``d`` s with ``b`` s buffered (float32)."""
+    zero = np.float32(0.0)
+    stall = d - b
+    if stall < zero:
+        stall = zero
+    if not update:  # the buffer after the horizon's last chunk is not needed
+        return stall, b
+    nb = b - d
+    if nb < zero:
+        nb = zero
+    nb = nb + chunk
+    if nb > cap:
+        nb = cap
+    return stall, nb
+
+
 @njit(cache=True, nogil=True)
 def _simulate(
     download: np.ndarray,
@@ -55,39 +75,16 @@ def _simulate(
                     b = buf[s, i]
                     rb = reb[s, i]
                     for r in range(n_r):
-                        d = download[s, t, r]
-                        stall = d - b
-                        if stall < zero:
-                            stall = zero
+                        stall, nb = _chunk(b, download[s, t, r], chunk, cap, update)
                         k = i * n_r + r
                         reb[s, k] = rb + stall
-                        if update:
-                            nb = b - d
-                            if nb < zero:
-                                nb = zero
-                            nb = nb + chunk
-                            if nb > cap:
-                                nb = cap
-                            buf[s, k] = nb
-                        else:
-                            buf[s, k] = b
+                        buf[s, k] = nb
             else:
                 # The same move goes on: the rung is the last digit of the sequence number.
                 for i in range(width):
-                    d = download[s, t, i % n_r]
-                    b = buf[s, i]
-                    stall = d - b
-                    if stall < zero:
-                        stall = zero
+                    stall, nb = _chunk(buf[s, i], download[s, t, i % n_r], chunk, cap, update)
                     reb[s, i] = reb[s, i] + stall
-                    if update:
-                        nb = b - d
-                        if nb < zero:
-                            nb = zero
-                        nb = nb + chunk
-                        if nb > cap:
-                            nb = cap
-                        buf[s, i] = nb
+                    buf[s, i] = nb
         if fresh:
             width *= n_r
     return reb, buf
