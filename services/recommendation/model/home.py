@@ -111,11 +111,18 @@ def home_rows(
     ]
     screen.add("continue", "", cw[:per_row])
 
-    def top(explore: bool = False) -> None:
+    def ranked(
+        kind: str, about: str, within: np.ndarray | None = None, explore: bool = False
+    ) -> None:
+        # One scoring pass for the screen; each ranked row takes the best titles still free.
+        mask = screen.free if within is None else screen.free & within
         items = rec.recommend(
-            user, per_row, mask=screen.free, region=region, device=device, explore=explore, scores=s
+            user, per_row, mask=mask, region=region, device=device, explore=explore, scores=s
         )
-        screen.add("top", str(len(screen.rows)), items)
+        screen.add(kind, about, items)
+
+    def top(explore: bool = False) -> None:
+        ranked("top", str(len(screen.rows)), explore=explore)
 
     def byw(j: int) -> None:
         if st is not None and st.recent.size > j:
@@ -131,32 +138,13 @@ def home_rows(
         rec.catalog.release_ts[:n] >= rec.trend.t_last - FRESH_WINDOW_S
     )
     if fresh.any():
-        items = rec.recommend(
-            user,
-            per_row,
-            mask=screen.free & fresh,
-            region=region,
-            device=device,
-            explore=False,
-            scores=s,
-        )
-        screen.add("new", "", items)
+        ranked("new", "", fresh)
     byw(1)
     trend = rec._trending_scores(n, region, device, None)
     screen.add("trending", region, screen.best(trend, per_row))
     genres = rec.catalog.genres
     for g, _ in sorted(genre_affinity(rec, user).items(), key=lambda kv: -kv[1])[:3]:
-        in_genre = genres[:n, rec.catalog.genre_index[g]] > 0
-        items = rec.recommend(
-            user,
-            per_row,
-            mask=screen.free & in_genre,
-            region=region,
-            device=device,
-            explore=False,
-            scores=s,
-        )
-        screen.add("genre", g, items)
+        ranked("genre", g, genres[:n, rec.catalog.genre_index[g]] > 0)
     while not screen.full() and screen.free.any():
         before = len(screen.rows)
         top()
