@@ -32,7 +32,7 @@ from reelstream.platform.producer import DurableProducer
 from reelstream.platform.topics import TopicNames
 from reelstream.recommendation.v1 import recommendation_pb2_grpc as rec_grpc
 from reelstream.telemetry.v1 import telemetry_pb2_grpc
-from services.simulator.arms import abr_arm, rec_arm
+from services.simulator.arms import Assignment, rec_arm
 from services.simulator.catalog import REGIONS, Catalog
 from services.simulator.clients import AbrClient, RecClient
 from services.simulator.clock import SimClock, span_for
@@ -61,7 +61,6 @@ def build_states(pop: Population, factory: EventFactory, seed: int) -> list[View
                 pop.ids[u], int(pop.device[u]), REGIONS[int(pop.region[u])], int(pop.network[u])
             ),
             rec_arm=rec_arm(pop.ids[u]),
-            abr_arm=abr_arm(pop.ids[u]),
         )
         for u in range(len(pop))
     ]
@@ -102,6 +101,10 @@ def build_fleet(
         Recent(len(population), hazard),
         mean_sitting_s=settings.mean_sitting_minutes * 60.0,
         traces=traces,
+        assignment=Assignment(
+            abr_learned_share=settings.abr_learned_share,
+            rec_start_s=clock.start + settings.rec_pre_period_h * 3600.0,
+        ),
     )
     cms = None
     if producer is not None:

@@ -34,7 +34,7 @@ async def home_rows(
                 max_maturity=int(w.pop.max_maturity[u]),  # type: ignore[arg-type]
                 available_in_region=True,
             ),
-            variant=rec_variant(st.rec_arm),
+            variant=rec_variant(w.assignment.rec(st.rec_arm, t)),
         )
         resp = await rec.home_rows(request)
         if resp is not None:
@@ -180,7 +180,9 @@ async def start(
     )
     v = Viewing(session, title, duration, plan, title_taste, int(start // CHUNK_S), row_id)
     v.last_hb = t
-    if st.abr_arm == ABR_LEARNED:
+    v.abr_arm = w.assignment.abr(session)
+    w.stats.session(u, v.abr_arm)
+    if v.abr_arm == ABR_LEARNED:
         abr = w.svc.abr
         resp = None
         if rpc and abr.available():

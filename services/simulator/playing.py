@@ -34,7 +34,7 @@ async def choose_rung(w: World, u: int, st: ViewerState, v: Viewing, rpc: bool =
     max_rung = w.max_rung(u)
     if v.startup and not v.after_seek:
         rung = v.first_rung
-    elif st.abr_arm == ABR_LEARNED:
+    elif v.abr_arm == ABR_LEARNED:
         rung = -1
         abr = w.svc.abr
         if rpc and v.abr_on and abr.available():
@@ -115,11 +115,11 @@ async def chunk(w: World, u: int, st: ViewerState, t: float, rpc: bool = True) -
     v.rebuffer_s += out.rebuffer_s
     v.kbps_s += kbps * CHUNK_S
     v.fetched_s += CHUNK_S
-    w.stats.chunk(u, out.played_s, out.rebuffer_s, kbps, CHUNK_S)
+    w.stats.chunk(u, out.played_s, out.rebuffer_s, kbps, CHUNK_S, v.abr_arm)
     w.watched_metric["rec", st.rec_arm].inc(out.played_s)
-    w.watched_metric["abr", st.abr_arm].inc(out.played_s)
+    w.watched_metric["abr", v.abr_arm].inc(out.played_s)
     if out.rebuffer_s:
-        w.rebuffer_metric[st.abr_arm].inc(out.rebuffer_s)
+        w.rebuffer_metric[v.abr_arm].inc(out.rebuffer_s)
     position_done = v.position_s - out.sleep_s  # playhead when the chunk landed
     if t_done - v.last_hb >= HEARTBEAT_S:
         v.last_hb = t_done

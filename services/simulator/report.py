@@ -12,24 +12,51 @@ import numpy as np
 from services.simulator.arms import ABR_BUFFER_BASED, ABR_LEARNED, REC_LEARNED, REC_POPULARITY
 from services.simulator.clock import SimClock
 from services.simulator.fleet import Fleet
-from services.simulator.stats import arm_figures, experiment_readout
+from services.simulator.readout import abr_readout, arm_totals, as_json, rec_readout, significant
+from services.simulator.stats import arm_figures
 
 
-def _experiment(
-    fleet: Fleet, attr: str, control: str, treatment: str, now_s: float
-) -> dict[str, Any]:
-    v = fleet.viewers
-    signed = [u for u, s in enumerate(v.states) if s.active]
+def _signed(fleet: Fleet) -> np.ndarray:
+    return np.asarray([u for u, s in enumerate(fleet.viewers.states) if s.active], dtype=np.int64)
+
+
+def _recommendation(fleet: Fleet, now_s: float) -> dict[str, Any]:
+    """Arm per user; the experiment period starts when the pre-period ends."""
+    v, signed = fleet.viewers, _signed(fleet)
     arms = {
-        name: np.asarray([u for u in signed if getattr(v.states[u], attr) == name], dtype=np.int64)
-        for name in (control, treatment)
+        name: signed[[v.states[u].rec_arm == name for u in signed.tolist()]]
+        for name in (REC_POPULARITY, REC_LEARNED)
     }
-    values = {name: v.stats.per_user(users, now_s) for name, users in arms.items()}
+    lifts = rec_readout(v.stats, arms[REC_POPULARITY], arms[REC_LEARNED], now_s)
+    start = v.assignment.rec_start_s
     return {
-        "control": control,
-        "treatment": treatment,
-        "arms": {name: arm_figures(vals) for name, vals in values.items()},
-        "lift": experiment_readout(values[control], values[treatment]),
+        "control": REC_POPULARITY,
+        "treatment": REC_LEARNED,
+        "design": "arm per user; everyone on popularity before the experiment period",
+        "experiment_start_ms": int(start * 1000) if np.isfinite(start) else None,
+        "pre_period_ended": v.stats.pre is not None and bool(np.isfinite(start)),
+        "arms": {  # whole-run per-user means (pre-period included), for orientation
+            name: arm_figures(v.stats.per_user(users, now_s)) for name, users in arms.items()
+        },
+        "lift": as_json(lifts),
+        "significant": significant(lifts),
+    }
+
+
+def _abr(fleet: Fleet) -> dict[str, Any]:
+    """Arm per playback session: every user has both arms."""
+    v, signed = fleet.viewers, _signed(fleet)
+    lifts = abr_readout(v.stats, signed, v.pop.network[signed], ABR_BUFFER_BASED, ABR_LEARNED)
+    return {
+        "control": ABR_BUFFER_BASED,
+        "treatment": ABR_LEARNED,
+        "design": "arm per playback session "
+        f"(learned share {v.assignment.abr_learned_share:g}); users paired; strata by network",
+        "arms": {
+            name: arm_totals(v.stats, signed, name) for name in (ABR_BUFFER_BASED, ABR_LEARNED)
+        },
+        "lift": as_json(lifts),
+        "significant": significant(lifts),
     }
 
 
@@ -74,8 +101,8 @@ def summary(fleet: Fleet, clock: SimClock, real_s: float, unsent: int) -> dict[s
             "catalog_unpublished": len(fleet.cms.pending) if fleet.cms is not None else 0,
         },
         "experiments": {
-            "recommendation": _experiment(fleet, "rec_arm", REC_POPULARITY, REC_LEARNED, now_s),
-            "abr": _experiment(fleet, "abr_arm", ABR_BUFFER_BASED, ABR_LEARNED, now_s),
+            "recommendation": _recommendation(fleet, now_s),
+            "abr": _abr(fleet),
         },
     }
 

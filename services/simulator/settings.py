@@ -36,6 +36,12 @@ class SimulatorSettings(ServiceSettings):
         None, description="real bandwidth traces (time_s throughput_Mbps); default synthetic"
     )
     summary_path: Path = Path("run/simulator_summary.json")
+    abr_learned_share: float = Field(
+        0.5, ge=0, le=1, description="share of playback sessions the abr service decides"
+    )
+    rec_pre_period_h: float = Field(
+        24.0, ge=0, description="simulated hours everyone gets popularity rows (CUPED covariate)"
+    )
     mean_sitting_minutes: float = Field(45.0, gt=0, description="viewing time per sitting")
     signups_per_day: float = Field(0.005, ge=0, description="new subscribers/day per initial one")
     batch_events: int = Field(500, ge=1, le=10_000)

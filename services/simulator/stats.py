@@ -104,8 +104,39 @@ class Lift:
         }
 
 
+class ArmTotals:
+    """One arm's per-user playback totals (for per-session arms: each user has both)."""
+
+    def __init__(self, n: int) -> None:
+        self.watched_s = [0.0] * n
+        self.rebuffer_s = [0.0] * n
+        self.kbps_s = [0.0] * n
+        self.downloaded_s = [0.0] * n
+        self.sessions = [0] * n
+
+    def arrays(self, users: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-user totals of ``users`` as arrays."""
+        return {
+            "watched_s": np.asarray(self.watched_s)[users],
+            "rebuffer_s": np.asarray(self.rebuffer_s)[users],
+            "kbps_s": np.asarray(self.kbps_s)[users],
+            "downloaded_s": np.asarray(self.downloaded_s)[users],
+            "sessions": np.asarray(self.sessions, dtype=float)[users],
+        }
+
+
+PRE_FIELDS = ("watched_s", "visits", "found", "titles", "shown_taste", "picked_taste")
+
+
 class UserStats:
-    """Running totals per user (Python lists: cheap scalar updates on the hot path)."""
+    """Running totals per user (Python lists: cheap scalar updates on the hot path).
+
+    Two additions serve the sensitive read-out (:mod:`services.simulator.readout`):
+    per-ABR-arm totals (sessions draw their own ABR arm, so a user has both), and
+    a snapshot of the totals when the recommendation pre-period ends
+    (:meth:`end_pre_period`), so the experiment's own outcomes are the totals
+    minus the snapshot and the snapshot is a pre-treatment covariate.
+    """
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -120,13 +151,51 @@ class UserStats:
         self.picked_taste = [0.0] * n  # sum of the hidden taste of what was picked
         self.signup_s = [math.nan] * n
         self.cancel_s = [math.nan] * n
+        self.abr: dict[str, ArmTotals] = {}
+        self.pre: dict[str, np.ndarray] | None = None  # totals when the pre-period ended
 
-    def chunk(self, u: int, played_s: float, rebuffer_s: float, kbps: int, chunk_s: float) -> None:
-        """One chunk downloaded and what played meanwhile."""
+    def chunk(
+        self,
+        u: int,
+        played_s: float,
+        rebuffer_s: float,
+        kbps: int,
+        chunk_s: float,
+        abr_arm: str | None = None,
+    ) -> None:
+        """One chunk downloaded and what played meanwhile (and under which ABR arm)."""
         self.watched_s[u] += played_s
         self.rebuffer_s[u] += rebuffer_s
         self.kbps_s[u] += kbps * chunk_s
         self.downloaded_s[u] += chunk_s
+        if abr_arm is not None:
+            a = self.arm(abr_arm)
+            a.watched_s[u] += played_s
+            a.rebuffer_s[u] += rebuffer_s
+            a.kbps_s[u] += kbps * chunk_s
+            a.downloaded_s[u] += chunk_s
+
+    def arm(self, abr_arm: str) -> ArmTotals:
+        """The per-user totals of one ABR arm (created on first use)."""
+        a = self.abr.get(abr_arm)
+        if a is None:
+            a = self.abr[abr_arm] = ArmTotals(self.n)
+        return a
+
+    def session(self, u: int, abr_arm: str) -> None:
+        """A playback session started under ``abr_arm``."""
+        self.arm(abr_arm).sessions[u] += 1
+
+    def end_pre_period(self) -> None:
+        """Snapshot the totals the pre-period covariates come from (once)."""
+        if self.pre is None:
+            self.pre = {f: np.asarray(getattr(self, f), dtype=float).copy() for f in PRE_FIELDS}
+
+    def since_pre(self, field: str, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(experiment-period total, pre-period total) of ``field`` for ``users``."""
+        now = np.asarray(getattr(self, field), dtype=float)[users]
+        pre = self.pre[field][users] if self.pre is not None else np.zeros(len(users))
+        return now - pre, pre
 
     def visit(self, u: int, shown_taste: float | None, picked_taste: float | None) -> None:
         """One app visit: the hidden relevance of what was shown, and of the pick (if any)."""

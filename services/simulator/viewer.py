@@ -13,7 +13,6 @@ service's choice.
 
 from __future__ import annotations
 
-from services.simulator.arms import ABR_LEARNED
 from services.simulator.browse import browse
 from services.simulator.playing import chunk, end, resume
 from services.simulator.world import Phase, World
@@ -27,8 +26,8 @@ class Viewers(World):
     def needs_rpc(self, u: int) -> bool:
         """Will the next action call a service (so the fleet runs it as a concurrent task)?"""
         st = self.states[u]
-        if st.phase in (Phase.IDLE, Phase.BROWSE):
-            return self.svc.rec.usable() or (st.abr_arm == ABR_LEARNED and self.svc.abr.usable())
+        if st.phase in (Phase.IDLE, Phase.BROWSE):  # rows, maybe a learned-ABR session start
+            return self.svc.rec.usable() or self.svc.abr.usable()
         if st.phase in (Phase.CHUNK, Phase.END) and st.viewing is not None:
             return st.viewing.abr_on and self.svc.abr.usable()
         return False
@@ -42,6 +41,8 @@ class Viewers(World):
         st = self.states[u]
         if st.cancelled:
             return None
+        if self.stats.pre is None and not self.assignment.in_pre_period(t):
+            self.stats.end_pre_period()
         phase = st.phase
         if phase == Phase.CHUNK:
             return await chunk(self, u, st, t, rpc)

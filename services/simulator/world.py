@@ -13,7 +13,13 @@ from reelstream.common.v1 import types_pb2 as types
 from reelstream.playback.v1 import events_pb2 as pb
 from reelstream.subscription.v1 import events_pb2 as sub_pb
 from services.simulator import metrics
-from services.simulator.arms import ABR_BUFFER_BASED, ABR_LEARNED, REC_LEARNED, REC_POPULARITY
+from services.simulator.arms import (
+    ABR_BUFFER_BASED,
+    ABR_LEARNED,
+    REC_LEARNED,
+    REC_POPULARITY,
+    Assignment,
+)
 from services.simulator.catalog import REGIONS, Catalog
 from services.simulator.choice import ChoiceModel, WatchModel, WatchPlan
 from services.simulator.clients import AbrClient, RecClient
@@ -52,7 +58,8 @@ class Viewing:
     chunk: int  # index of the next chunk to fetch
     row_id: str
     first_rung: int = FIRST_RUNG
-    abr_on: bool = False  # the viewer is in the learned-ABR arm: ask the service
+    abr_arm: str = ABR_BUFFER_BASED  # this session's ABR arm
+    abr_on: bool = False  # the session is in the learned-ABR arm: ask the service
     buffer_s: float = 0.0
     startup: bool = True
     after_seek: bool = False
@@ -76,8 +83,7 @@ class ViewerState:
 
     rng: np.random.Generator
     client: pb.ClientInfo
-    rec_arm: str
-    abr_arm: str
+    rec_arm: str  # the recommendation arm (ABR arms are drawn per session)
     phase: Phase = Phase.SIGNUP
     plan: int = sub_pb.PLAN_STANDARD
     active: bool = False
@@ -114,6 +120,7 @@ class World:
         recent: Recent,
         mean_sitting_s: float = 2700.0,
         traces: list[Trace] | None = None,
+        assignment: Assignment | None = None,
     ) -> None:
         self.cat = catalog
         self.pop = population
@@ -123,6 +130,7 @@ class World:
         self.recent = recent
         self.mean_sitting_s = mean_sitting_s
         self.traces = traces or []
+        self.assignment = assignment or Assignment()
         self.choice = ChoiceModel()
         self.watch = WatchModel()
         self.viewing_now = 0

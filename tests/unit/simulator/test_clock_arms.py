@@ -5,7 +5,8 @@ from services.simulator.arms import (
     ABR_LEARNED,
     REC_LEARNED,
     REC_POPULARITY,
-    abr_arm,
+    Assignment,
+    abr_session_arm,
     rec_arm,
 )
 from services.simulator.clock import SimClock, span_for
@@ -52,7 +53,7 @@ def test_span_is_bounded_by_the_telemetry_window():
 def test_arms_are_deterministic_balanced_and_independent():
     users = [f"sim-{i:06d}" for i in range(20_000)]
     rec = [rec_arm(u) for u in users]
-    abr = [abr_arm(u) for u in users]
+    abr = [abr_session_arm(u) for u in users]
     assert rec == [rec_arm(u) for u in users]
     assert set(rec) == {REC_LEARNED, REC_POPULARITY}
     assert set(abr) == {ABR_LEARNED, ABR_BUFFER_BASED}
@@ -62,3 +63,23 @@ def test_arms_are_deterministic_balanced_and_independent():
     # Independent salts: knowing the rec arm says nothing about the abr arm.
     both = sum(r == REC_LEARNED and a == ABR_LEARNED for r, a in zip(rec, abr, strict=True))
     assert 0.23 < both / len(users) < 0.27
+
+
+def test_session_arms_follow_the_share_and_split_each_user():
+    a = Assignment(abr_learned_share=0.2)
+    sessions = [f"s-run-{i:x}" for i in range(20_000)]
+    arms = [a.abr(s) for s in sessions]
+    assert arms == [a.abr(s) for s in sessions]
+    assert 0.18 < arms.count(ABR_LEARNED) / len(arms) < 0.22
+    # A user's ten sessions are not all in one arm (unlike a per-user hash).
+    mixed = sum(len(set(arms[i : i + 10])) == 2 for i in range(0, 20_000, 10))
+    assert mixed > 0.8 * 2000
+    assert Assignment(abr_learned_share=0.0).abr("s-1") == ABR_BUFFER_BASED
+
+
+def test_pre_period_gives_everyone_the_control_rows():
+    a = Assignment(rec_start_s=1000.0)
+    assert a.rec(REC_LEARNED, 999.0) == REC_POPULARITY
+    assert a.rec(REC_LEARNED, 1000.0) == REC_LEARNED
+    assert a.rec(REC_POPULARITY, 5000.0) == REC_POPULARITY
+    assert not Assignment().in_pre_period(0.0)
