@@ -35,6 +35,11 @@ class Variant:
     features: tuple[str, ...] = FEATURES
     band_feature: str = "std5"
     first_shift: float = 0.0
+    risk: tuple[float, float] = (0.0, 0.0)
+    risk_buffer_s: float = 20.0
+    switch_weight: float = 1.0
+    startup: tuple[int, float] = (0, 0.0)
+    startup_risk: float = 0.0
     warmup: bool = True
 
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
@@ -47,6 +52,7 @@ class Variant:
             terminal_shape=self.terminal_shape,
             adaptive=self.adaptive,
             terminal_switch=self.terminal_switch,
+            switch_weight=self.switch_weight,
         )
         return AbrEngine(
             ladder_kbps,
@@ -63,6 +69,10 @@ class Variant:
             target_chunks=self.target_chunks,
             outage=self.outage,
             first_shift=self.first_shift,
+            risk=self.risk,
+            risk_buffer_s=self.risk_buffer_s,
+            startup=self.startup,
+            startup_risk=self.startup_risk,
             next_predictor=ThroughputPredictor(forgetting=self.forgetting)
             if self.next_model
             else None,
@@ -71,12 +81,15 @@ class Variant:
 
 DEFAULT = Variant(
     "service",
-    "chosen (warm-up score within noise of the best, cheapest planner): q .05-.95,"
-    " terminal 0.3/s to 20 s, 4-chunk target, moves (1,1,3), RLS forgetting 0.999",
+    "chosen (best training plateau): q .05-.95, terminal 0.3/s to 20 s, 4-chunk target,"
+    " moves (1,1,3), RLS forgetting 0.999, switches planned at 1.3x their QoE cost",
 )
 
+# The previous default (switches planned at their QoE cost): the base of the earlier rows.
+_PREVIOUS = replace(DEFAULT, switch_weight=1.0)
+
 _EXHAUSTIVE = replace(
-    DEFAULT, blocks=(1, 1, 1, 1, 1), terminal_weight=0.0, target_chunks=1, forgetting=0.9999
+    _PREVIOUS, blocks=(1, 1, 1, 1, 1), terminal_weight=0.0, target_chunks=1, forgetting=0.9999
 )
 
 # Every idea measured, in the order tried; the runner re-measures each one.
@@ -142,69 +155,102 @@ ABLATION = (
         terminal_weight=0.3,
         target_chunks=4,
     ),
-    replace(DEFAULT, label="horizon 6", what="moves (1,1,1,1,2)", blocks=(1, 1, 1, 1, 2)),
-    replace(DEFAULT, label="horizon 8", what="moves (1,1,2,4)", blocks=(1, 1, 2, 4)),
+    replace(_PREVIOUS, label="horizon 6", what="moves (1,1,1,1,2)", blocks=(1, 1, 1, 1, 2)),
+    replace(_PREVIOUS, label="horizon 8", what="moves (1,1,2,4)", blocks=(1, 1, 2, 4)),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="moves (1,1,1,2)",
         what="the previous default: 4 moves, the last held 2 chunks (1296 sequences)",
         blocks=(1, 1, 1, 2),
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="forgetting .9999",
         what="slower RLS forgetting 0.9999",
         forgetting=0.9999,
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="volatility bands",
         what="error quantiles per band of recent volatility (std5 < .1, < .3, >= .3)",
         volatility_edges=(0.1, 0.3),
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="next-chunk model",
         what="second RLS model for the first chunk of the plan",
         next_model=True,
     ),
-    replace(DEFAULT, label="forgetting .998", what="faster RLS forgetting 0.998", forgetting=0.998),
     replace(
-        DEFAULT,
+        _PREVIOUS, label="forgetting .998", what="faster RLS forgetting 0.998", forgetting=0.998
+    ),
+    replace(
+        _PREVIOUS,
         label="terminal to 15 s",
         what="buffer value capped at 15 s",
         terminal_buffer_s=15.0,
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="closed-loop blend",
         what="half open-loop, half E_s[max over the rest] per first rung (re-planning credited)",
         adaptive=0.5,
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="terminal switch",
         what="0.3 x expected gap between the final rung and each scenario's sustainable rung",
         terminal_switch=0.3,
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="rich features",
         what="+ max5, harmonic mean of 16, EWMA, recent drop / rise",
         features=RICH_FEATURES,
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="age bands",
         what="error quantiles per session age (< 3, 3-9, >= 10 chunks seen)",
         volatility_edges=(0.1, 0.25),
         band_feature="fresh",
     ),
     replace(
-        DEFAULT,
+        _PREVIOUS,
         label="cautious first chunk",
         what="first chunk's scenarios 10% lower (log shift -0.1), the rest as predicted",
         first_shift=-0.1,
+    ),
+    replace(
+        DEFAULT,
+        label="switch weight 1.0",
+        what="the previous default: switches planned at their QoE cost",
+        switch_weight=1.0,
+    ),
+    replace(
+        DEFAULT,
+        label="switch weight 1.7",
+        what="switches planned at 1.7x their QoE cost",
+        switch_weight=1.7,
+    ),
+    replace(
+        DEFAULT,
+        label="buffer risk tilt",
+        what="scenario weights tilted exp(-lambda z), lambda 0.5 on an empty buffer to -0.3 at 20 s",
+        risk=(0.5, -0.3),
+    ),
+    replace(
+        DEFAULT,
+        label="startup closed loop",
+        what="first 4 chunks planned with the closed-loop value (E_s[max over the rest])",
+        startup=(4, 1.0),
+    ),
+    replace(
+        DEFAULT,
+        label="startup tilt",
+        what="first 2 chunks: scenario weights tilted toward the fast ones (lambda -0.5)",
+        startup=(2, 0.0),
+        startup_risk=-0.5,
     ),
     replace(
         DEFAULT,

@@ -69,6 +69,10 @@ class AbrEngine:
         next_predictor: ThroughputPredictor | None = None,
         correction: PolicyCorrection | None = None,
         first_shift: float = 0.0,
+        risk: tuple[float, float] = (0.0, 0.0),
+        risk_buffer_s: float = 20.0,
+        startup: tuple[int, float] = (0, 0.0),
+        startup_risk: float = 0.0,
     ) -> None:
         self.ladder_kbps = np.asarray(ladder_kbps, dtype=float)
         self.planner = planner or MpcPlanner(QoE.linear(ladder_kbps), chunk_s=chunk_s)
@@ -94,6 +98,18 @@ class AbrEngine:
         # Log-rate shift of the first chunk's scenarios only (< 0: cautious about the chunk the
         # decision commits to, while the rest of the plan can still be revised).
         self.first_shift = first_shift
+        # Exponential tilt of the scenario weights (entropic risk): weight ~ exp(-lambda z) for a
+        # scenario z standard deviations above the mean log rate, lambda going linearly from
+        # risk[0] on an empty buffer to risk[1] at ``risk_buffer_s`` and above. lambda > 0 leans
+        # on the slow scenarios (a stall is near when little is buffered), < 0 on the fast ones.
+        self.risk = (float(risk[0]), float(risk[1]))
+        self.risk_buffer_s = risk_buffer_s
+        # (chunks, blend): while a session has seen at most ``chunks`` chunks, plan with this
+        # closed-loop blend (the open-loop plan assumes a slow start persists over the whole
+        # horizon, though the player would see it after one chunk and step down then).
+        self.startup = (int(startup[0]), float(startup[1]))
+        # Scenario tilt (as ``risk``) for those first chunks instead of the buffer-driven one.
+        self.startup_risk = startup_risk
 
     # -- session lifecycle -------------------------------------------------
     def start_session(
@@ -217,14 +233,19 @@ class AbrEngine:
         if last is None:
             last = 0
         rates = self.scenarios(state, buffer_s)
-        weights = None
+        young = state.chunks <= self.startup[0]
+        weights = self.scenario_weights(
+            rates, buffer_s, self.startup_risk if young and self.startup_risk else None
+        )
         if self.outage is not None:
             # One extra pessimistic scenario: the link collapses to a fraction of the worst case.
             factor, mass = self.outage
             if rates.ndim == 2:
                 raise ValueError("the outage scenario needs a single horizon model")
             rates = np.append(rates, rates.min() * factor)
-            weights = np.append(np.full(len(rates) - 1, (1.0 - mass) / (len(rates) - 1)), mass)
+            n = len(rates) - 1
+            base = np.full(n, 1.0 / n) if weights is None else weights
+            weights = np.append(base * (1.0 - mass), mass)
         plan = self.planner.plan(
             buffer_s=buffer_s,
             last_rung=last,
@@ -235,6 +256,7 @@ class AbrEngine:
             max_rung=cap,
             video_continues=video_continues,
             empty_buffer_reason="seek" if state.chunks else "startup",
+            adaptive=self.startup[1] if young else None,
         )
         rung, reason, predicted = plan.rung, plan.reason, plan.predicted_download_s
         if self.correction is not None:
@@ -244,6 +266,31 @@ class AbrEngine:
                 predicted *= float(sizes_ahead[rung, 0] / sizes_ahead[plan.rung, 0])
         state.last_rung = rung
         return Decision(rung, predicted, reason, self._median(rates))
+
+    def scenario_weights(
+        self, rates: np.ndarray, buffer_s: float, tilt: float | None = None
+    ) -> np.ndarray | None:
+        """Tilted scenario weights for this buffer level (None: uniform, the planner's default).
+
+        >>> engine = AbrEngine((300, 750), risk=(1.0, 0.0), risk_buffer_s=10.0)
+        >>> rates = np.array([1e5, 2e5, 4e5])
+        >>> engine.scenario_weights(rates, 0.0).round(3).tolist()  # empty buffer: lean low
+        [0.725, 0.213, 0.063]
+        >>> engine.scenario_weights(rates, 30.0) is None  # full enough: plain expectation
+        True
+        """
+        low, high = self.risk
+        lam = low + (high - low) * min(max(buffer_s, 0.0) / self.risk_buffer_s, 1.0)
+        if tilt is not None:
+            lam = tilt
+        if lam == 0.0:
+            return None
+        logs = np.log(rates[:, 0] if rates.ndim == 2 else rates)
+        spread = float(np.std(logs))
+        if spread <= 0.0:
+            return None
+        weights = np.exp(-lam * (logs - logs.mean()) / spread)
+        return weights / weights.sum()
 
     def _corrected(
         self,

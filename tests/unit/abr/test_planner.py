@@ -95,7 +95,7 @@ def brute_force(planner, buffer_s, last, sizes, rates, weights, rtt, blocks):
         seq = [m for m, n in zip(moves, blocks, strict=True) for _ in range(n)]
         value, prev = 0.0, last
         for rung in seq:
-            value += u[rung] - q.smooth_penalty * abs(u[rung] - u[prev])
+            value += u[rung] - q.smooth_penalty * planner.switch_weight * abs(u[rung] - u[prev])
             prev = rung
         for rate, w in zip(rates, weights, strict=True):
             b = buffer_s
