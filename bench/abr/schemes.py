@@ -37,7 +37,7 @@ class Variant:
     first_shift: float = 0.0
     risk: tuple[float, float] = (0.0, 0.0)
     risk_buffer_s: float = 20.0
-    switch_weight: float = 1.0
+    switch_weight: float = 1.3
     startup: tuple[int, float] = (0, 0.0)
     startup_risk: float = 0.0
     warmup: bool = True
