@@ -102,6 +102,8 @@ async def browse(
     )
     w.stats.visit(u, float(tastes.mean()) if len(items) else None,
                   float(tastes[pick]) if pick is not None else None)  # fmt: skip
+    if new_sitting:
+        w.stats.sittings[u] += 1
     w.recent.visit(u, pick is not None)
     metrics.VISITS.labels("true" if pick is not None else "false").inc()
     if pick is None:

@@ -206,7 +206,7 @@ class Fleet:
                     if nt is not None:
                         self.push(nt, u)
                     inline += 1
-                    if inline % 50 == 0:
+                    if inline % (5 if self.in_flight else 50) == 0:
                         await asyncio.sleep(0)  # let the sink, acks and RPCs run
                 if self.sink.backlog >= cfg.backlog_high_water:
                     t_block = time.monotonic()

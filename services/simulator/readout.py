@@ -56,6 +56,7 @@ def rec_readout(
     treated = np.concatenate([np.zeros(len(control), bool), np.ones(len(treatment), bool)])
     watched, pre_watched = stats.since_pre("watched_s", users)
     visits, pre_visits = stats.since_pre("visits", users)
+    sittings, _ = stats.since_pre("sittings", users)
     found, pre_found = stats.since_pre("found", users)
     shown, _ = stats.since_pre("shown_taste", users)
     hours = watched / 3600.0
@@ -75,6 +76,9 @@ def rec_readout(
         ),
         "hours_per_user_plain": cuped_lift(
             hours[c], hours[t], np.zeros((int(c.sum()), 0)), np.zeros((int(t.sum()), 0))
+        ),
+        "hours_per_sitting": _ratio(
+            hours, sittings, treated, "per sitting, ratio of sums, delta method clustered by user"
         ),
         "hours_per_visit": _ratio(hours, visits, treated, per_visit),
         "found_share": _ratio(found, visits, treated, per_visit),

@@ -125,7 +125,7 @@ class ArmTotals:
         }
 
 
-PRE_FIELDS = ("watched_s", "visits", "found", "titles", "shown_taste", "picked_taste")
+PRE_FIELDS = ("watched_s", "visits", "sittings", "found", "titles", "shown_taste", "picked_taste")
 
 
 class UserStats:
@@ -146,6 +146,7 @@ class UserStats:
         self.downloaded_s = [0.0] * n
         self.titles = [0] * n
         self.visits = [0] * n
+        self.sittings = [0] * n  # app opens that start a sitting (visits minus returns to home)
         self.found = [0] * n  # visits that ended in a pick
         self.shown_taste = [0.0] * n  # sum over visits of the mean hidden taste of what was shown
         self.picked_taste = [0.0] * n  # sum of the hidden taste of what was picked
