@@ -39,6 +39,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     log_json: bool = True
     shutdown_grace_s: float = Field(5.0, ge=0)
+    blas_threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="BLAS threads for numpy (a request is one thread; pools spin on other cores)",
+    )
 
 
 class ModelServiceSettings(ServiceSettings):

@@ -10,6 +10,7 @@ import numpy as np
 from services.recommendation.model.appeal import Appeal
 from services.recommendation.model.blend import SignalBlender, inverse_max
 from services.recommendation.model.catalog import Catalog, ItemId
+from services.recommendation.model.coldlists import ColdList, ColdLists
 from services.recommendation.model.covisit import CoVisitation
 from services.recommendation.model.feedback import (
     Feedback,
@@ -42,10 +43,13 @@ class Recommender:
     how often (in consumption events) the blender takes a step; `explore_slots`,
     how many of the k slots go to fresh titles still short of `fresh_plays`
     plays; `pick_pairs`, how many (pick, shown title) pairs each pick from a
-    screen teaches the blender (see `_learn_pick`); `seed`.
+    screen teaches the blender (see `_learn_pick`); `seed`; `cold_refresh`, how
+    many model updates a cold-start list may lag (viewers without history share
+    one list per region, device, filter and k; see `coldlists`; 0 = exact).
 
     Reads (`recommend`, `similar`, `predict_one` and the row helpers) never
-    change any state; randomness in a read (exploration) is derived from
+    change the model (they may fill the cold-list cache, which is not pickled);
+    randomness in a read (exploration) is derived from
     (seed, viewer, last event time), so the same question gets the same answer.
     Not thread-safe: call reads and `learn_one` from one thread (or one asyncio
     loop); a snapshot is `pickle.dumps(model)` taken between two `learn_one`.
@@ -62,6 +66,7 @@ class Recommender:
         explore_slots: int = 1,
         pick_pairs: int = 2,
         seed: int = 0,
+        cold_refresh: int = 500,
     ) -> None:
         unknown = set(signals) - set(SIGNALS)
         if unknown or not signals:
@@ -83,6 +88,18 @@ class Recommender:
         self.blender = SignalBlender(signals, prior=tuple(PRIOR[s] for s in signals))
         self._rng = np.random.default_rng(seed)  # used by learn_one only
         self.n_learned = 0
+        self.updates = 0  # every learn_one and add_item: how far cold lists may lag
+        self.cold_lists = ColdLists(refresh=cold_refresh)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["cold_lists"] = ColdLists(refresh=self.cold_lists.refresh)  # a cache, not state
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state.setdefault("updates", 0)  # snapshots written before the cold-list cache
+        state.setdefault("cold_lists", ColdLists())
+        self.__dict__.update(state)
 
     # ------------------------------------------------------------------ learning
     def add_item(
@@ -94,6 +111,7 @@ class Recommender:
     ) -> None:
         """Register a title from the catalogue feed (it can be explored before any play)."""
         self.catalog.add_item(item, genres, regions, release_ts)
+        self.updates += 1
         self._sync_rows()
 
     def _sync_rows(self) -> None:
@@ -106,6 +124,7 @@ class Recommender:
     def learn_one(self, fb: Feedback) -> None:
         """Learn from one feedback event (call in event order per viewer)."""
         weight = implicit_weight(fb)
+        self.updates += 1
         st = self.users.touch(fb.user, fb.ts)
         if self.users.evicted_rows:
             for row in self.users.evicted_rows:
@@ -305,54 +324,70 @@ class Recommender:
         st = self.users.get(user)
         region = region or (st.region if st else "")
         device = device or (st.device if st else "")
-        if scores is None:
-            scores = self.scores(user, region, device, ts)
-        s = scores.astype(np.float64)
         allowed = self.catalog.available(region)
         if mask is not None:
             allowed &= mask[:n]
-        if st is not None and st.n_finished:
-            allowed[self.users.finished_rows(st)] = False
         ex = self.catalog.rows_of(exclude)
         if ex.size:
             allowed[ex] = False
-        s[~allowed] = -np.inf
-        n_ok = int(allowed.sum())
-        if n_ok == 0:
-            return []
-        k = min(k, n_ok)
         cold = st is None or not st.recent.size
-        top = diverse_top_k(s, self.catalog.genres, k) if cold else top_k(s, k)
+        if cold and scores is None and (st is None or not st.n_finished):
+            # Everyone without history gets the same list for the same question: keep it.
+            key = (n, region, device, k, ts)
+            hit = self.cold_lists.get(key, allowed, self.updates)
+            if hit is None:
+                hit = self._cold_list(n, region, device, ts, allowed, k)
+                self.cold_lists.put(key, allowed, hit)
+            s, top, fresh = hit.scores, hit.top, hit.fresh
+        else:
+            if scores is None:
+                scores = self.scores(user, region, device, ts)
+            s = scores.astype(np.float64)
+            if st is not None and st.n_finished:
+                allowed[self.users.finished_rows(st)] = False
+            s[~allowed] = -np.inf
+            n_ok = int(allowed.sum())
+            if n_ok == 0:
+                return []
+            k = min(k, n_ok)
+            top = diverse_top_k(s, self.catalog.genres, k) if cold else top_k(s, k)
+            fresh = self._fresh_rows(allowed, top) if explore else top[:0]
         if explore:
-            top = self._explore(top, s, allowed, st, user, k)
+            top = self._explore(top, fresh, st, user, k)
         ids = self.catalog.ids
         return [(ids[r], float(s[r])) for r in top]
 
-    def _fresh_mask(self, allowed: np.ndarray, now: float) -> np.ndarray:
+    def _cold_list(
+        self, n: int, region: str, device: str, ts: float | None, allowed: np.ndarray, k: int
+    ) -> ColdList:
+        s = self._cold_scores(n, region, device, ts).astype(np.float64)
+        s[~allowed] = -np.inf
+        n_ok = int(allowed.sum())
+        top = diverse_top_k(s, self.catalog.genres, min(k, n_ok)) if n_ok else np.zeros(0, int)
+        return ColdList(self.updates, s, allowed.copy(), top, self._fresh_rows(allowed, top))
+
+    def _fresh_rows(self, allowed: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Rows the exploration slot may take: fresh titles not already in ``top``."""
         n = allowed.shape[0]
         cat = self.catalog
-        return (
+        fresh = (
             allowed
             & cat.known[:n]
             & (self.plays[:n] < self.fresh_plays)
-            & (cat.release_ts[:n] >= now - self.fresh_window_s)
+            & (cat.release_ts[:n] >= self.trend.t_last - self.fresh_window_s)
         )
+        fresh[top] = False
+        return np.flatnonzero(fresh)
 
     def _explore(
         self,
         top: np.ndarray,
-        s: np.ndarray,
-        allowed: np.ndarray,
+        rows: np.ndarray,
         st: UserState | None,
         user: UserId,
         k: int,
     ) -> np.ndarray:
-        if self.explore_slots <= 0 or k < 5:
-            return top
-        fresh = self._fresh_mask(allowed, self.trend.t_last)
-        fresh[top] = False
-        rows = np.flatnonzero(fresh)
-        if not rows.size:
+        if self.explore_slots <= 0 or k < 5 or not rows.size:
             return top
         last = st.last_ts if st is not None else 0.0
         rng = np.random.default_rng([self.seed, stable_hash(user), int(last)])

@@ -100,7 +100,7 @@ def test_screens_survive_pickling_and_reads_do_not_touch_them():
 
 
 def test_a_viewer_without_history_gets_titles_viewers_pick_over_their_neighbours():
-    rec = Recommender(explore_slots=0)
+    rec = Recommender(explore_slots=0, cold_refresh=0)  # cold lists follow every update
     t = genre_world(rec)
     base = ids(rec.recommend("newcomer", 3))
     assert "c5" not in base  # never played: trending does not know it

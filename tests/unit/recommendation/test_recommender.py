@@ -6,6 +6,7 @@ import numpy as np
 
 from services.recommendation.model import Feedback, Recommender, UserStore
 from services.recommendation.model.catalog import Catalog
+from services.recommendation.model.coldlists import ColdLists
 
 from .conftest import synthetic_events
 
@@ -157,3 +158,66 @@ def test_blender_learns_from_in_pool_pairs():
     assert rec.blender.n_updates >= 5
     assert not np.array_equal(rec.blender.weights, rec.blender.prior)
     assert rec.blender.weights[0] > 0  # co-visitation predicts this world: it must count
+
+
+def _cold_world(events, **kw):
+    """The synthetic world plus fresh catalogue titles (candidates for the exploration slot)."""
+    rec = Recommender(**kw)
+    for fb in events:
+        rec.learn_one(fb)
+    ts = max(fb.ts for fb in events)
+    for i in range(8):
+        rec.add_item(f"fresh{i}", genres=["Drama"], release_ts=ts)
+    return rec, ts
+
+
+def _cold_questions(rec):
+    """Cold viewers asking with various regions, devices, filters and k (exploration on)."""
+    mask = rec.item_mask([f"m{i}" for i in range(0, 40, 2)] + ["fresh1", "fresh2"])
+    for v in range(6):
+        for region, device, k, m, ex in (
+            ("", "", 10, None, ()),
+            ("FR", "tv", 10, None, ()),
+            ("FR", "tv", 5, mask, ()),
+            ("", "mobile", 12, None, ("m1", "m2")),
+        ):
+            yield rec.recommend(f"cold{v}", k, mask=m, region=region, device=device, exclude=ex)
+
+
+def test_cold_lists_are_served_from_the_cache_exactly_while_the_model_is_unchanged(events):
+    cached, _ = _cold_world(events)
+    exact, _ = _cold_world(events, cold_refresh=0)
+    first = list(_cold_questions(cached))
+    assert len(cached.cold_lists) == 4  # one list per question, shared by the six viewers
+    assert list(_cold_questions(cached)) == first == list(_cold_questions(exact))
+    # each viewer still gets their own exploration slot from the shared list
+    assert len({tuple(ids(r)) for r in first[::4]}) > 1
+
+
+def test_cold_lists_lag_the_model_by_at_most_cold_refresh_updates(events):
+    rec, ts = _cold_world(events, cold_refresh=40, explore_slots=0)
+    before = ids(rec.recommend("cold", 10))
+
+    def exact():
+        clone = pickle.loads(pickle.dumps(rec))
+        clone.cold_lists = ColdLists(refresh=0)
+        return ids(clone.recommend("cold", 10))
+
+    for i in range(40):  # 40 plays of a fresh title: the model moved, the list may lag
+        rec.learn_one(Feedback(f"w{i}", "fresh0", "complete", ts + 1 + i))
+    assert "fresh0" in exact()
+    assert ids(rec.recommend("cold", 10)) == before
+    rec.learn_one(Feedback("w40", "fresh0", "complete", ts + 41))  # one more: recomputed
+    assert ids(rec.recommend("cold", 10)) == exact() != before
+
+
+def test_a_new_title_invalidates_cold_lists_and_the_cache_is_not_pickled(events):
+    rec, ts = _cold_world(events, cold_refresh=10_000)
+    snap = pickle.dumps(rec)
+    rec.recommend("cold", 10)
+    assert len(rec.cold_lists) == 1
+    assert pickle.dumps(rec) == snap  # the cache is not model state
+    assert len(pickle.loads(snap).cold_lists) == 0
+    rec.add_item("brand-new", genres=["Drama"], release_ts=ts)
+    got = {ids(rec.recommend(f"cold{v}", 10))[-1] for v in range(20)}
+    assert "brand-new" in got  # the exploration slot sees the new catalogue
