@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.3, help="retention-action risk threshold")
     ap.add_argument(
-        "--train-horizon-days", type=float, default=14.0, help="horizon of the labels learned"
+        "--train-horizon-days", type=float, default=30.0, help="horizon of the labels learned"
     )
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
     args = ap.parse_args(argv)

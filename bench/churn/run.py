@@ -92,7 +92,7 @@ def run(
     days: int,
     seed: int,
     threshold: float = 0.3,
-    train_horizon_days: float = 14.0,
+    train_horizon_days: float = 30.0,
     coef: HazardCoefficients | None = None,
 ) -> RunResult:
     """Stream ``days`` of ``users`` through the features, the churn model and the policy."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.churn.simulator import DAY_S, N_GENRES, PLANS, Population, sigmoid
+from bench.churn.activity import HEARTBEAT_OVER_S
+from bench.churn.simulator import DAY_S, N_GENRES, PLANS, Population
 from services.features.events import EngagementEvent, EventKind
 
 K = EventKind
@@ -93,66 +94,14 @@ class EventStream:
                     plan=PLANS[new],
                 )
             )
-        # Sessions.
-        idx = np.flatnonzero(alive)
-        lam = np.exp(pop.log_eng[idx, day]) / 55.0
-        n_sess = rng.poisson(lam)
-        su = np.repeat(idx, n_sess)
-        if su.size == 0:
+        # Sessions and plays: exactly the realised draws the hazard reads.
+        act = pop.activity[day]
+        ns = act.s_user.size
+        if ns == 0:
             return out
-        ns = su.size
-        start = t0 + rng.uniform(7, 23.5, ns) * 3600
-        lo = np.maximum(pop.signup_day[su] * DAY_S + 60, t0)
-        start = np.maximum(start, lo)
-        end_ok = np.where(pop.cancel_day[su] == day, t0 + pop.cancel_frac[su] * DAY_S, np.inf)
-        keep = start < end_ok
-        su, start = su[keep], start[keep]
-        ns = su.size
-        rel = pop.relevance[su, day]
-        device = (rng.random(ns) * pop.n_devices[su]).astype(np.int64)
-        clicked = rng.random(ns) < sigmoid(-1.5 + 0.9 * rel)
-        # Engaged days also mean longer sessions (more titles per visit), not only more visits.
-        n_plays = 1 + rng.poisson(0.4 * np.exp(pop.log_eng[su, day] - pop.mu[su]), ns)
-        # Plays, flattened.
-        pu = np.repeat(su, n_plays)
-        psess = np.repeat(np.arange(ns), n_plays)
-        first = np.r_[True, psess[1:] != psess[:-1]]
-        np_ = pu.size
-        prel = pop.relevance[pu, day]
-        cdf = np.cumsum(pop.genre_pref[pu], axis=1)
-        genre = np.minimum((cdf < rng.random(np_)[:, None]).sum(axis=1), N_GENRES - 1)
-        title = np.array(
-            [
-                pop.titles_by_genre[g][rng.integers(len(pop.titles_by_genre[g]))]
-                for g in genre.tolist()
-            ]
-        )
-        minutes = pop.title_minutes[title]
-        r = rng.random(np_)
-        pc, ps = sigmoid(-0.2 + 0.9 * prel), sigmoid(-1.8 - 0.8 * prel)
-        outcome = np.where(r < pc, 0, np.where(r < pc + ps * (1 - pc), 1, 2))  # complete/skip/stop
-        frac = np.where(
-            outcome == 0,
-            1.0,
-            np.where(outcome == 1, rng.uniform(0.005, 0.05, np_), rng.uniform(0.05, 0.9, np_)),
-        )
-        watched = frac * minutes * 60.0
-        rb = np.minimum(pop.rebuffer[pu, day] * np.exp(rng.normal(0, 0.5, np_)), 0.5)
-        rebuffer_ms = watched * rb / (1 - rb) * 1000.0
-        bitrate = pop.bitrate[pu, day] * rng.uniform(0.85, 1.1, np_)
-        rating = np.clip(np.round(3.3 + 0.8 * prel + rng.normal(0, 1, np_)), 1, 5)
-        rated = (outcome == 0) & (rng.random(np_) < 0.15)
-        reco = first & clicked[psess]
-        # Materialise (the only per-event Python loop).
-        sess_t = start.tolist()
-        play_off = np.zeros(np_)
-        cum = np.cumsum(watched + 120.0)
-        sess_first_idx = np.flatnonzero(first)
-        base = np.repeat(
-            cum[sess_first_idx] - (watched + 120.0)[sess_first_idx], np.bincount(psess)
-        )
-        play_off = cum - (watched + 120.0) - base + 30.0
-        play_t = (start[psess] + play_off).tolist()
+        su, device, clicked = act.s_user, act.s_device, act.s_clicked
+        sess_t = act.s_start.tolist()
+        minutes = pop.title_minutes[act.p_title]
         for k in range(ns):
             uid = f"u{su[k]}"
             dev = f"d{device[k]}"
@@ -162,14 +111,15 @@ class EventStream:
             out.append(EngagementEvent(uid, ep + "i", ts + 5, K.IMPRESSION, device=dev))
             if clicked[k]:
                 out.append(EngagementEvent(uid, ep + "c", ts + 10, K.CLICK, device=dev))
+        psess = act.p_session
         for j, (ui, ti, g, oc, w, tp) in enumerate(
             zip(
-                pu.tolist(),
-                title.tolist(),
-                genre.tolist(),
-                outcome.tolist(),
-                watched.tolist(),
-                play_t,
+                act.p_user.tolist(),
+                act.p_title.tolist(),
+                act.p_genre.tolist(),
+                act.p_outcome.tolist(),
+                act.p_watched.tolist(),
+                act.p_time.tolist(),
                 strict=True,
             )
         ):
@@ -189,11 +139,11 @@ class EventStream:
                     title_id=tid,
                     genres=genres,
                     device=dev,
-                    from_recommendation=bool(reco[j]),
+                    from_recommendation=bool(act.p_reco[j]),
                 )
             )
             rest = w
-            if w > 2400.0:
+            if w > HEARTBEAT_OVER_S:
                 rest = w / 2
                 out.append(
                     EngagementEvent(
@@ -208,8 +158,8 @@ class EventStream:
                     K.CHUNK,
                     title_id=tid,
                     duration_s=w,
-                    bitrate_kbps=float(bitrate[j]),
-                    rebuffer_ms=float(rebuffer_ms[j]),
+                    bitrate_kbps=float(act.p_bitrate[j]),
+                    rebuffer_ms=float(act.p_rebuffer_ms[j]),
                 )
             )
             kind = K.COMPLETE if oc == 0 else (K.SKIP if oc == 1 else K.STOP)
@@ -225,10 +175,15 @@ class EventStream:
                     watched_s=rest,
                 )
             )
-            if rated[j]:
+            if act.p_rated[j]:
                 out.append(
                     EngagementEvent(
-                        uid, ep + "r", tp + w + 2, K.RATING, title_id=tid, rating=float(rating[j])
+                        uid,
+                        ep + "r",
+                        tp + w + 2,
+                        K.RATING,
+                        title_id=tid,
+                        rating=float(act.p_rating[j]),
                     )
                 )
         return out

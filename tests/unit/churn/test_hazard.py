@@ -27,7 +27,7 @@ def rows(
 
 def test_recovers_the_generating_weights_and_ranks() -> None:
     rng = random.Random(0)
-    m = WindowLogistic(window=20_000)
+    m = WindowLogistic(window=20_000, l2_per_row=0.0)
     for _ in range(5):  # daily batches
         m.learn_many(*rows(rng, 2000))
     coef, intercept = m.coefficients()
@@ -37,6 +37,19 @@ def test_recovers_the_generating_weights_and_ranks() -> None:
     hi = m.predict_proba_one({"a": 1.5, "b": 0.0, "sessions_7d": 3.0})[True]
     lo = m.predict_proba_one({"a": -1.5, "b": 0.0, "sessions_7d": 3.0})[True]
     assert hi > 0.85 and lo < 0.05
+
+
+def test_per_row_penalty_shrinks_alike_whatever_the_row_count() -> None:
+    def fitted_a(n: int, l2_per_row: float) -> float:
+        m = WindowLogistic(window=n, l2_per_row=l2_per_row)
+        m.learn_many(*rows(random.Random(5), n))
+        return m.coefficients()[0]["a"]
+
+    free = fitted_a(8000, 0.0)
+    small, large = fitted_a(2000, 0.05), fitted_a(8000, 0.05)
+    assert free == pytest.approx(2.0, abs=0.15)
+    assert 0.5 < small < free - 0.2 and 0.5 < large < free - 0.2  # shrunk, not erased
+    assert small == pytest.approx(large, abs=0.2)  # the same strength at 4x the rows
 
 
 def test_window_forgets_an_old_regime() -> None:
