@@ -38,6 +38,7 @@ class Variant:
     risk: tuple[float, float] = (0.0, 0.0)
     risk_buffer_s: float = 20.0
     switch_weight: float = 1.3
+    up_switch_weight: float | None = None
     startup: tuple[int, float] = (0, 0.0)
     startup_risk: float = 0.0
     warmup: bool = True
@@ -53,6 +54,7 @@ class Variant:
             adaptive=self.adaptive,
             terminal_switch=self.terminal_switch,
             switch_weight=self.switch_weight,
+            up_switch_weight=self.up_switch_weight,
         )
         return AbrEngine(
             ladder_kbps,
@@ -232,6 +234,13 @@ ABLATION = (
         label="switch weight 1.7",
         what="switches planned at 1.7x their QoE cost",
         switch_weight=1.7,
+    ),
+    replace(
+        DEFAULT,
+        label="up-switch weight",
+        what="only up-switches planned at 1.3x their QoE cost, down-switches at 1x",
+        switch_weight=1.0,
+        up_switch_weight=1.3,
     ),
     replace(
         DEFAULT,

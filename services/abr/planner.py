@@ -59,6 +59,7 @@ class MpcPlanner:
         adaptive: float = 0.0,
         terminal_switch: float = 0.0,
         switch_weight: float = 1.3,
+        up_switch_weight: float | None = None,
     ) -> None:
         # Move blocking: rung moves may be held over several chunks, e.g. (1, 1, 2, 4) plans
         # 8 chunks with 4 free moves (6**4 sequences) instead of 6**8. By default two free
@@ -103,6 +104,10 @@ class MpcPlanner:
         # plateau of the benchmark's training score (+0.2 over 1.0, 5 replicas each); 1.3 is
         # its centre.
         self.switch_weight = switch_weight
+        # Optional different weight for up-switches (an up-switch the link then cannot hold
+        # costs a second switch back down); None: the same as ``switch_weight``.
+        self.up_switch_weight = switch_weight if up_switch_weight is None else up_switch_weight
+        self._rise: dict[tuple[int, int], np.ndarray] = {}
         self.n_rungs = len(qoe.utility)
         self._static: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -132,6 +137,22 @@ class MpcPlanner:
             top.ravel(),
         )
         self._static[key] = cached
+        return cached
+
+    def _rises(self, last: int, length: int) -> np.ndarray:
+        """Sum of the up-switches' utility gains of every move sequence (flat), cached."""
+        key = (last, length)
+        cached = self._rise.get(key)
+        if cached is None:
+            u = self.qoe.utility
+            r = self.n_rungs
+            rise = np.zeros(())
+            prev = np.full((), u[last])
+            for j in range(len(np.bincount(self._move_of[:length]))):
+                uj = u.reshape((1,) * j + (r,))
+                rise = rise[..., None] + np.maximum(uj - prev[..., None], 0.0)
+                prev = np.broadcast_to(uj, rise.shape)
+            cached = self._rise[key] = rise.ravel().astype(np.float32)
         return cached
 
     def plan(
@@ -186,6 +207,12 @@ class MpcPlanner:
         q = self.qoe
         smooth_penalty = q.smooth_penalty * self.switch_weight
         value = util - smooth_penalty * smooth - q.rebuffer_penalty * exp_rebuf
+        switch_cost = smooth_penalty * smooth
+        if self.up_switch_weight != self.switch_weight:
+            extra = q.smooth_penalty * (self.up_switch_weight - self.switch_weight)
+            extra_cost = extra * self._rises(last_rung, length)
+            value = value - extra_cost
+            switch_cost = switch_cost + extra_cost
         kept = None
         if terminal:
             left = buffer.reshape(s, -1)
@@ -227,7 +254,7 @@ class MpcPlanner:
             value,
             allowed,
             value + q.rebuffer_penalty * exp_rebuf,  # counterfactual: no rebuffer term
-            value + smooth_penalty * smooth,  # counterfactual: no switch term
+            value + switch_cost,  # counterfactual: no switch term
             block,
             buffer_s,
             empty_buffer_reason,
