@@ -47,9 +47,9 @@ GRPC_SECONDS = Histogram(
     ["grpc_service", "grpc_method"],
     buckets=LATENCY_BUCKETS,
 )
-GRPC_MSG_RECEIVED = Counter(
-    "grpc_server_msg_received_total",
-    "Stream messages received.",
+GRPC_MSG_SENT = Counter(
+    "grpc_server_msg_sent_total",
+    "Stream messages sent (Reelstream's streams answer each request with one message).",
     ["grpc_service", "grpc_method"],
 )
 CONSUMED = Counter("reelstream_consumer_records_total", "Records applied from Kafka.", ["topic"])
@@ -122,7 +122,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         service, name = _split(method)
         started = GRPC_STARTED.labels(service, name)
         seconds = GRPC_SECONDS.labels(service, name)
-        received = GRPC_MSG_RECEIVED.labels(service, name)
+        sent = GRPC_MSG_SENT.labels(service, name)
 
         def done(code: grpc.StatusCode, t0: float) -> None:
             seconds.observe(time.perf_counter() - t0)
@@ -157,17 +157,15 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_stream:
             inner_ss = handler.stream_stream
 
-            async def counted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-                async for r in requests:
-                    received.inc()
-                    yield r
-
+            # One generator layer, counting what it passes on: wrapping the request iterator too
+            # cost a second async-generator hop per message (about 4 % of the ABR service's CPU).
             async def stream_stream(requests: AsyncIterator[Any], context: Any) -> Any:
                 started.inc()
                 t0 = time.perf_counter()
                 exc: BaseException | None = None
                 try:
-                    async for response in inner_ss(counted(requests), context):
+                    async for response in inner_ss(requests, context):
+                        sent.inc()
                         yield response
                 except BaseException as e:
                     exc = e
