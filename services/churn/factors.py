@@ -40,6 +40,10 @@ PHRASES: dict[str, tuple[str, str]] = {
         "watching much less than the fortnight before",
     ),
     "rebuffer_ratio_14d": ("frequent rebuffering lately", "smooth playback lately"),
+    "minutes_drop_7d": (
+        "watching much less this week than the weeks before",
+        "watching as much as the weeks before",
+    ),
 }
 
 # A top factor from these features means the retention message should apologise for quality.

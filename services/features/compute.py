@@ -1,5 +1,9 @@
 """Feature computation over many users at once: one stacked matrix product instead of a loop per user.
 
+``minutes_drop_7d`` is how far the last 7 days' minutes/day fell below the days 8-28
+before them: ``max(0, log((previous + 30) / (last week + 30)))`` on per-day means,
+0 until a week of earlier history has been observed.
+
 The 7-, 14- and 28-day counts (sessions, minutes) are extrapolated from the part
 of the window the state has observed (``history_days``: since the first
 engagement, or a signup shortly before it), so a user first seen 5 days ago
@@ -51,7 +55,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "minutes_14d",
     "minutes_trend_14d",
     "rebuffer_ratio_14d",
+    "minutes_drop_7d",
 )
+
+# Minutes/day added to both sides of the 7-day drop: an idle week after a light month is a
+# small drop, not an infinite one.
+DROP_FLOOR_MIN = 30.0
 
 
 def window_lut(window_days: int) -> np.ndarray:
@@ -121,6 +130,13 @@ def feature_matrix(
     m14 = d14[:, S.WATCH_S] / 60.0 * 14.0 / h14
     s14 = d14[:, S.SESSIONS] * 14.0 / h14
     p14m = (d28[:, S.WATCH_S] - d14[:, S.WATCH_S]) / 60.0
+    prev_days = np.clip(hist - 7.0, 0.0, float(w - 7))
+    prev_mean = (d28[:, S.WATCH_S] - d7[:, S.WATCH_S]) / 60.0 / np.maximum(prev_days, 1.0)
+    drop = np.where(
+        prev_days >= 7.0,
+        np.maximum(0.0, np.log((prev_mean + DROP_FLOOR_MIN) / (m7 / 7.0 + DROP_FLOOR_MIN))),
+        0.0,
+    )
     since = _opt([s.last_session_time for s in states], begin)
     start = signup
     plays = d28[:, S.PLAYS]
@@ -175,6 +191,7 @@ def feature_matrix(
         m14,
         np.where(hist >= float(w), (m14 - p14m) / (m14 + p14m + 60.0), 0.0),
         rebuf14,
+        drop,
     ]
     return np.stack(cols, axis=1)
 
@@ -215,6 +232,13 @@ def feature_dict(
     h14 = min(14.0, hist)
     m14 = d14[S.WATCH_S] / 60.0 * 14.0 / h14
     p14m = (d28[S.WATCH_S] - d14[S.WATCH_S]) / 60.0
+    prev_days = min(max(hist - 7.0, 0.0), float(w - 7))
+    prev_mean = (d28[S.WATCH_S] - d7[S.WATCH_S]) / 60.0 / max(prev_days, 1.0)
+    drop = (
+        max(0.0, math.log((prev_mean + DROP_FLOOR_MIN) / (m7 / 7.0 + DROP_FLOOR_MIN)))
+        if prev_days >= 7.0
+        else 0.0
+    )
     since = st.last_session_time if st.last_session_time is not None else begin
     plays = d28[S.PLAYS]
     if d7[S.CHUNK_S] > 0:
@@ -259,4 +283,5 @@ def feature_dict(
         "minutes_14d": m14,
         "minutes_trend_14d": (m14 - p14m) / (m14 + p14m + 60.0) if hist >= w else 0.0,
         "rebuffer_ratio_14d": _sratio(d14[S.REBUFFER_S], d14[S.CHUNK_S]),
+        "minutes_drop_7d": drop,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -293,3 +294,45 @@ def test_fortnight_features() -> None:
     g = tr.features(young, day * DAY_S + 12 * H)
     assert g["minutes_14d"] == pytest.approx(50.0 * 14 / g["history_days"])
     assert g["minutes_trend_14d"] == 0.0
+
+
+def test_minutes_drop_7d_compares_the_last_week_with_days_8_to_28() -> None:
+    """60 min/day on days 8-28 before, 10 min/day in the last 7: a drop of log(90/40)."""
+    tr = EngagementTracker(lateness_s=48 * H)
+    day = 300
+    st = seasoned(tr, day)
+    for age in range(27, -1, -1):  # in event-time order
+        tr.apply(st, watch(f"w{age}", (day - age) * DAY_S + H, 60.0 if age >= 7 else 10.0))
+    now = day * DAY_S + 12 * H
+    want = math.log((60.0 + 30.0) / (10.0 + 30.0))
+    assert tr.features(st, now)["minutes_drop_7d"] == pytest.approx(want)
+    # A duplicate adds nothing; a late event within the bound lands in its own day (6 days
+    # ago, in the last week: the drop shrinks); one beyond the bound is dropped.
+    tr.apply(st, watch("w3", (day - 3) * DAY_S + H, 10.0))
+    assert st.duplicates == 1
+    tr.apply(st, watch("late", (day - 1) * DAY_S + 2 * H, 70.0))  # 34 h behind the newest
+    tr.apply(st, watch("too_late", (day - 20) * DAY_S + H, 500.0))
+    assert st.dropped_late == 1
+    f = tr.features(st, now)
+    assert f["minutes_drop_7d"] == pytest.approx(math.log(90.0 / 50.0))  # 10 + 70/7 = 20/day
+    assert f["minutes_drop_7d"] < want
+    # A week that rises above the weeks before is no drop at all.
+    tr.apply(st, watch("binge", day * DAY_S + 3 * H, 2000.0))
+    assert tr.features(st, day * DAY_S + 4 * H)["minutes_drop_7d"] == 0.0
+
+
+def test_minutes_drop_7d_waits_for_a_week_of_earlier_history() -> None:
+    tr = EngagementTracker()
+    day = 300
+
+    def seen_for(n_days: int) -> dict[str, float]:
+        st = tr.new_state("u1")
+        for d in range(n_days):  # the last 7 days idle, 60 min/day before
+            minutes = 60.0 if d < n_days - 7 else 0.0
+            tr.apply(st, watch(f"y{d}", (day - n_days + 1 + d) * DAY_S + H, minutes))
+        return tr.features(st, day * DAY_S + 12 * H)
+
+    assert seen_for(10)["minutes_drop_7d"] == 0.0  # only 3 days before the last week
+    f = seen_for(15)  # 8 days of 60 min before the idle week, spread over the observed part
+    prev = 8 * 60.0 / (f["history_days"] - 7.0)
+    assert f["minutes_drop_7d"] == pytest.approx(math.log((prev + 30.0) / 30.0))
