@@ -146,8 +146,10 @@ def markdown(
         "## Simulated population",
         "",
         f"- {pop.n} subscribers over {pop.days} days; cancellation hazard is the known function in "
-        "`bench/churn/simulator.py`: engagement decline, rebuffering (mean over "
-        f"{pop.coef.rebuffer_days} d), low relevance, low engagement (mean over {pop.coef.level_days} d), "
+        "`bench/churn/simulator.py` (v3) of what each subscriber actually watched and experienced "
+        "(the same draws the events carry): decline of realised minutes (last 7 d against days "
+        f"8-28 before), experienced rebuffering (over {pop.coef.rebuffer_days} d), low relevance, "
+        f"low realised minutes (mean over {pop.coef.level_days} d), "
         f"all acting {pop.coef.lag_days} days later; new user; per-user unobserved frailty sd "
         f"{pop.coef.frailty_sd}; plus an unexplained hazard shared by all.",
         f"- Churn rate during the run: **{pop.churn_rate():.1%}** of users cancelled; "
