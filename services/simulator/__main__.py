@@ -34,7 +34,7 @@ from reelstream.recommendation.v1 import recommendation_pb2_grpc as rec_grpc
 from reelstream.telemetry.v1 import telemetry_pb2_grpc
 from services.simulator.arms import Assignment, rec_arm
 from services.simulator.catalog import REGIONS, Catalog
-from services.simulator.clients import AbrClient, RecClient
+from services.simulator.clients import AbrClient, Breaker, RecClient
 from services.simulator.clock import SimClock, span_for
 from services.simulator.cms import CatalogPublisher
 from services.simulator.events import EventFactory
@@ -85,10 +85,22 @@ def build_fleet(
         batch_events=settings.batch_events,
         max_in_flight=settings.max_in_flight_batches,
     )
+    # Each app's breaker waits its cooldown in the app's (simulated) time: at speed x, a
+    # service stall of s wall seconds already covers s * x simulated seconds of sessions, and a
+    # wall-clock cooldown would stretch every such outage by another 2 s * x.
+    cooldown_s = max(settings.breaker_cooldown_s / settings.speed, 0.01)
     services = Services(
         sink,
-        RecClient(rec_grpc.RecommendationServiceStub(channels[1]), settings.rpc_timeout_s),
-        AbrClient(abr_pb2_grpc.AbrServiceStub(channels[2]), settings.rpc_timeout_s),
+        RecClient(
+            rec_grpc.RecommendationServiceStub(channels[1]),
+            settings.rpc_timeout_s,
+            Breaker(cooldown_s=cooldown_s),
+        ),
+        AbrClient(
+            abr_pb2_grpc.AbrServiceStub(channels[2]),
+            settings.rpc_timeout_s,
+            breaker=Breaker(cooldown_s=cooldown_s),
+        ),
         factory,
     )
     hazard = HazardModel()

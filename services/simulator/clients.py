@@ -156,8 +156,13 @@ class _Guarded:
 class RecClient(_Guarded):
     """Home-screen rows from the recommendation service."""
 
-    def __init__(self, stub: rec_grpc.RecommendationServiceStub, timeout_s: float = 0.5) -> None:
-        super().__init__("recommendation", timeout_s)
+    def __init__(
+        self,
+        stub: rec_grpc.RecommendationServiceStub,
+        timeout_s: float = 0.5,
+        breaker: Breaker | None = None,
+    ) -> None:
+        super().__init__("recommendation", timeout_s, breaker)
         self.stub = stub
 
     async def home_rows(self, request: rec_pb.HomeRowsRequest) -> rec_pb.HomeRowsResponse | None:
@@ -175,9 +180,13 @@ class AbrClient(_Guarded):
     """
 
     def __init__(
-        self, stub: abr_grpc.AbrServiceStub, timeout_s: float = 0.5, max_streams: int = 20_000
+        self,
+        stub: abr_grpc.AbrServiceStub,
+        timeout_s: float = 0.5,
+        max_streams: int = 20_000,
+        breaker: Breaker | None = None,
     ) -> None:
-        super().__init__("abr", timeout_s)
+        super().__init__("abr", timeout_s, breaker)
         self.stub = stub
         self.max_streams = max_streams
         self._streams: OrderedDict[str, Any] = OrderedDict()

@@ -154,11 +154,15 @@ def stratified(parts: Mapping[str, Estimate], weights: Mapping[str, float]) -> E
         return _nan_estimate(method, units)
     w = {s: weights[s] / total for s in usable}
     diff = sum(w[s] * e.diff for s, e in usable.items())
-    se = math.sqrt(sum((w[s] * e.se) ** 2 for s, e in usable.items()))
+    parts_var = {s: (w[s] * e.se) ** 2 for s, e in usable.items()}
+    var = sum(parts_var.values())
+    # Satterthwaite: a small, noisy stratum (a few 3G viewers) dominates the variance, so the
+    # interval gets that stratum's few degrees of freedom rather than the total user count's.
+    denom = sum(v**2 / usable[s].df for s, v in parts_var.items())
+    df = var**2 / denom if denom > 0 else float(max(units - len(usable), 1))
     control = sum(w[s] * e.control for s, e in usable.items())
     treatment = sum(w[s] * e.treatment for s, e in usable.items())
-    df = max(units - len(usable), 1)
-    return Estimate(control, treatment, diff, se, df, method, units)
+    return Estimate(control, treatment, diff, math.sqrt(var), df, method, units)
 
 
 def cuped_theta(y: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -47,6 +47,9 @@ def _abr(fleet: Fleet) -> dict[str, Any]:
     """Arm per playback session: every user has both arms."""
     v, signed = fleet.viewers, _signed(fleet)
     lifts = abr_readout(v.stats, signed, v.pop.network[signed], ABR_BUFFER_BASED, ABR_LEARNED)
+    # Intention to treat: a learned session whose service call failed played that chunk with
+    # BBA (the app's fallback) and still counts as learned; this says how often that happened.
+    asked = v.abr_decisions["service"] + v.abr_decisions["fallback_bba"]
     return {
         "control": ABR_BUFFER_BASED,
         "treatment": ABR_LEARNED,
@@ -55,6 +58,9 @@ def _abr(fleet: Fleet) -> dict[str, Any]:
         "arms": {
             name: arm_totals(v.stats, signed, name) for name in (ABR_BUFFER_BASED, ABR_LEARNED)
         },
+        "learned_chunks_decided_by_service": round(v.abr_decisions["service"] / asked, 4)
+        if asked
+        else None,
         "lift": as_json(lifts),
         "significant": significant(lifts),
     }

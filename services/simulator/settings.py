@@ -37,10 +37,10 @@ class SimulatorSettings(ServiceSettings):
     )
     summary_path: Path = Path("run/simulator_summary.json")
     abr_learned_share: float = Field(
-        0.5, ge=0, le=1, description="share of playback sessions the abr service decides"
+        0.25, ge=0, le=1, description="share of playback sessions the abr service decides"
     )
     rec_pre_period_h: float = Field(
-        24.0, ge=0, description="simulated hours everyone gets popularity rows (CUPED covariate)"
+        12.0, ge=0, description="simulated hours everyone gets popularity rows (CUPED covariate)"
     )
     mean_sitting_minutes: float = Field(45.0, gt=0, description="viewing time per sitting")
     signups_per_day: float = Field(0.005, ge=0, description="new subscribers/day per initial one")
@@ -51,5 +51,8 @@ class SimulatorSettings(ServiceSettings):
         600.0, gt=0, description="simulated seconds a viewer may run ahead of one awaiting an RPC"
     )
     rpc_timeout_s: float = Field(0.5, gt=0)
+    breaker_cooldown_s: float = Field(
+        2.0, gt=0, description="simulated seconds an app waits before retrying a failing service"
+    )
     progress_interval_s: float = Field(5.0, gt=0)
     publish_catalog: bool = True

@@ -55,6 +55,8 @@ def simulator_env(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
         "SIMULATOR_USERS": str(args.users),
         "SIMULATOR_TITLES": str(args.titles),
         "SIMULATOR_SPEED": str(args.speed),
+        "SIMULATOR_ABR_LEARNED_SHARE": str(args.abr_learned_share),
+        "SIMULATOR_REC_PRE_PERIOD_H": str(args.rec_pre_period_h),
         "SIMULATOR_METRICS_PORT": str(SIMULATOR.metrics_port),
         "SIMULATOR_SUMMARY_PATH": str(run_dir / "simulator_summary.json"),
         "SIMULATOR_LOG_LEVEL": "INFO",
@@ -114,10 +116,29 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the Reelstream stack locally.")
     parser.add_argument("cmd", nargs="?", choices=["run", "stop"], default="run")
-    parser.add_argument("--duration", type=float, default=0, help="seconds; 0 = until Ctrl-C")
+    # Defaults: a five-minute run whose report reads out both experiments (see
+    # bench/results/make_run.md for what this size detects on a 2-core machine).
+    parser.add_argument("--duration", type=float, default=300, help="seconds; 0 = until Ctrl-C")
     parser.add_argument("--users", type=int, default=1000, help="simulated subscribers")
     parser.add_argument("--titles", type=int, default=2000, help="catalogue size")
-    parser.add_argument("--speed", type=float, default=2000.0, help="simulated seconds per second")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=300.0,
+        help="simulated seconds per second (learned-ABR sessions wait for one RPC per 4-s chunk)",
+    )
+    parser.add_argument(
+        "--abr-learned-share",
+        type=float,
+        default=float(os.environ.get("SIMULATOR_ABR_LEARNED_SHARE", 0.25)),
+        help="share of playback sessions in the learned-ABR arm (the rest: client-side BBA)",
+    )
+    parser.add_argument(
+        "--rec-pre-period-h",
+        type=float,
+        default=float(os.environ.get("SIMULATOR_REC_PRE_PERIOD_H", 12.0)),
+        help="simulated hours everyone gets popularity rows before the recommendation arms split",
+    )
     parser.add_argument("--traces", type=Path, default=None, help="folder of real bandwidth traces")
     parser.add_argument("--resume", action="store_true", help="keep the models of the last run")
     parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("KAFKA_PORT", 9092)))

@@ -101,6 +101,8 @@ def test_stratified_combination_arithmetic():
     assert est.diff == pytest.approx(0.25)
     assert est.se == pytest.approx(math.sqrt((0.25 * 0.3) ** 2 + (0.75 * 0.4) ** 2))
     assert "tiny" in est.method and est.units == 100
+    va, vb = (0.25 * 0.3) ** 2, (0.75 * 0.4) ** 2
+    assert est.df == pytest.approx((va + vb) ** 2 / (va**2 / 100 + vb**2 / 100))  # Satterthwaite
 
 
 def activity_world(rng, users=600, effect=0.0):
@@ -143,3 +145,16 @@ def test_split_columns_feed_the_per_user_ratio():
     treated = np.array([False, True, True])
     est = _ratio(np.array([1.0, 2.0, 4.0]), np.array([2.0, 4.0, 4.0]), treated, "m")
     assert est.control == 0.5 and est.treatment == pytest.approx(6.0 / 8.0)
+
+
+def test_a_small_noisy_stratum_sets_the_degrees_of_freedom():
+    small = Estimate(0.03, 0.02, -0.01, 0.01, 18, "m", 19)
+    big = Estimate(0.0, 0.0, 0.0, 0.0001, 400, "m", 401)
+    est = stratified({"3g": small, "wifi": big}, {"3g": 0.1, "wifi": 0.9})
+    assert 18 <= est.df < 20
+
+
+def test_ratio_interval_with_twenty_users_is_not_far_from_nominal():
+    # The size of the weak-network stratum in a five-minute run.
+    make = lambda r: sessions_world(r, users=20)  # noqa: E731
+    assert rejection_rate(make, ratio_of, seed=10) <= 0.12

@@ -109,3 +109,22 @@ async def test_services_down_degrade_to_fallbacks(ran_fleet):
     # The BBA fallback made real decisions: several rungs were used.
     rungs = {e.chunk_downloaded.rung for e in fleet.sink.buffered if e.HasField("chunk_downloaded")}
     assert len(rungs) >= 3
+
+
+async def test_design_settings_reach_the_viewers():
+    # The breaker waits 2 simulated seconds (wall time scaled by the speed), and the run's
+    # experiment design (session share, pre-period) is what the viewers are given.
+    settings = SimulatorSettings(
+        users=5, titles=50, speed=100.0, abr_learned_share=0.25, rec_pre_period_h=6.0,
+        publish_catalog=False,
+    )  # fmt: skip
+    clock = SimClock(settings.speed, span_s=86_400.0)
+    channels = tuple(grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in (1, 2, 3))
+    fleet = build_fleet(settings, clock, channels)
+    v = fleet.viewers
+    assert v.svc.abr.breaker.cooldown_s == pytest.approx(0.02)
+    assert v.svc.rec.breaker.cooldown_s == pytest.approx(0.02)
+    assert v.assignment.abr_learned_share == 0.25
+    assert v.assignment.rec_start_s == pytest.approx(clock.start + 6 * 3600.0)
+    for ch in channels:
+        await ch.close()
