@@ -132,7 +132,7 @@ class ChurnModel:
       3 days is queued with what every candidate served for it. Its labels
       drive the prequential metrics, candidate selection, the online Platt
       calibration and the prior; they are what the bench evaluates on.
-    - ``train_labeler`` (``train_horizon_s``, 30 days by default, one snapshot
+    - ``train_labeler`` (``train_horizon_s``, by default the serving horizon, one snapshot
       per user every 3 days): its labels teach the estimators, each once its
       horizon has closed, in snapshot-time order (see :meth:`_release`).
 
@@ -184,13 +184,15 @@ class ChurnModel:
         prior: float = 0.05,
         select_every: int = 2000,
         auc_window: int = 20_000,
-        train_horizon_s: float = 30 * DAY_S,
+        train_horizon_s: float | None = None,
         train_gap_s: float = 3 * DAY_S,
     ) -> None:
         cands = default_candidates() if candidates is None else dict(candidates)
         if explainer not in cands:
             raise ValueError(f"explainer {explainer!r} is not a candidate")
         self.labeler: DelayedLabeler[Pending] = labeler or DelayedLabeler()
+        if train_horizon_s is None:
+            train_horizon_s = self.labeler.horizon_s
         self.train_labeler: DelayedLabeler[dict[str, float]] = DelayedLabeler(
             horizon_s=train_horizon_s,
             lateness_s=self.labeler.lateness_s,
