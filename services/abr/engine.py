@@ -27,7 +27,7 @@ import numpy as np
 
 from services.abr.imitation import PolicyCorrection, action_features
 from services.abr.planner import MpcPlanner, Plan
-from services.abr.predictor import ThroughputPredictor, chunk_features
+from services.abr.predictor import ThroughputPredictor, chunk_features, small_mean
 from services.abr.qoe import QoE
 from services.abr.session import SessionState, SessionStore
 
@@ -187,7 +187,9 @@ class AbrEngine:
         errors = self.predictor.error_quantiles(x)[self._level_index]
         if self.session_scale and len(state.errors) >= 2 and self.predictor.abs_error.n:
             # A session more volatile than the population gets proportionally wider scenarios.
-            ratio = float(np.mean(np.abs(state.errors))) / max(self.predictor.abs_error.get(), 1e-6)
+            ratio = small_mean([abs(e) for e in state.errors]) / max(
+                self.predictor.abs_error.get(), 1e-6
+            )
             centre = float(np.median(errors))
             errors = (
                 centre + (errors - centre) * float(np.clip(ratio, 0.5, 3.0)) ** self.session_scale

@@ -145,7 +145,7 @@ class AbrState:
             now=time.time(),
         )
         book.last_chunk = chunk_index
-        metrics.CHUNKS.labels(source).inc()
+        metrics.child(metrics.CHUNKS, source).inc()
         return True
 
     # -- the consume loop's handler --------------------------------------------------------
@@ -224,8 +224,8 @@ class AbrState:
         metrics.DECISION_SECONDS.observe(time.perf_counter() - t0)
         book.predicted_s = decision.predicted_download_s
         book.predicted_chunk = chunk_index
-        metrics.DECISIONS.labels(str(decision.rung)).inc()
-        metrics.REASONS.labels(decision.reason).inc()
+        metrics.child(metrics.DECISIONS, str(decision.rung)).inc()
+        metrics.child(metrics.REASONS, decision.reason).inc()
         return decision, tuple(eng.ladder_kbps.astype(int).tolist())
 
     def close(self, session_id: str) -> SessionBook | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from reelstream.platform.metrics import LATENCY_BUCKETS
@@ -47,3 +49,10 @@ ACTIVE_SESSIONS = Gauge("reelstream_abr_active_sessions", "Sessions with state i
 CHUNKS = Counter(
     "reelstream_abr_chunks_learned_total", "Chunk downloads the predictor learned from.", ["source"]
 )
+
+
+@functools.cache
+def child(metric: Counter, value: str) -> Counter:
+    """``metric.labels(value)``, looked up once: a decision counts three labelled series, and
+    prometheus_client's ``labels()`` re-validates and locks on every call."""
+    return metric.labels(value)

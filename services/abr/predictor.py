@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 
 import numpy as np
 from river import stats
@@ -48,6 +49,21 @@ RICH_FEATURES = FEATURES + EXTRA_FEATURES
 DEFAULT_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 # 1.5 Mbit/s payload: a neutral starting point before the population is seen.
 DEFAULT_PRIOR_LOG_RATE = math.log(1.5e6 / 8.0)
+
+
+def small_mean(values: Sequence[float]) -> float:
+    """``float(np.mean(values))`` to the last bit, without numpy's per-call cost for short lists.
+
+    Below 8 values numpy sums left to right, as ``sum`` does; from 8 on it sums pairwise, so
+    those go to numpy. Called twice per decision on the serving path.
+
+    >>> small_mean([0.1, 0.2, 0.3]) == float(np.mean([0.1, 0.2, 0.3]))
+    True
+    """
+    n = len(values)
+    if 0 < n < 8:
+        return sum(values) / n
+    return float(np.mean(values))
 
 
 def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) -> dict[str, float]:
@@ -138,7 +154,7 @@ class PopulationPrior:
             self.by_key[f"{k}={v}"].get() for k, v in context.items() if f"{k}={v}" in self.by_key
         ]
         if known:
-            return float(np.mean(known))
+            return small_mean(known)
         return float(self.overall.get()) if self.overall.n else self.default
 
 
@@ -194,7 +210,8 @@ class ThroughputPredictor:
 
     def vector(self, x: Mapping[str, float]) -> np.ndarray:
         """Feature dict -> vector in the model's fixed order (missing features read as 0)."""
-        return np.fromiter((x.get(name, 0.0) for name in self.features), float, len(self.features))
+        get = x.get
+        return np.fromiter(map(get, self.features, repeat(0.0)), float, len(self.features))
 
     def prior(self, context: Mapping[str, object]) -> float:
         """Population prior log rate for a session with this context."""
