@@ -69,6 +69,12 @@ def _num(value: object, fmt: str = ".4g") -> str:
     return format(value, fmt) if isinstance(value, int | float) else "n/a"
 
 
+def _method(lift: dict[str, Any]) -> str:
+    """How a lift was estimated, with its units (users) when the estimator says."""
+    method = str(lift.get("method", "difference of means (Welch)"))
+    return f"{method} ({lift['units']})" if lift.get("units") else method
+
+
 def _readout(summary: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, exp in summary.get("experiments", {}).items():
@@ -77,8 +83,8 @@ def _readout(summary: dict[str, Any]) -> list[str]:
             "",
         ]
         lines += [
-            "| metric (per user) | control | treatment | difference | 95% CI | significant |",
-            "|---|---|---|---|---|---|",
+            "| metric | control | treatment | difference | 95% CI | significant | method (users) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for metric, v in exp.get("lift", {}).items():
             if not isinstance(v, dict):
@@ -86,7 +92,8 @@ def _readout(summary: dict[str, Any]) -> list[str]:
             lo, hi = v.get("ci95") or [None, None]
             lines.append(
                 f"| {metric} | {_num(v.get('control_mean'))} | {_num(v.get('treatment_mean'))} | "
-                f"{_num(v.get('diff'), '+.4g')} | [{_num(lo)}, {_num(hi)}] | {'yes' if v.get('significant') else 'no'} |"
+                f"{_num(v.get('diff'), '+.4g')} | [{_num(lo)}, {_num(hi)}] | "
+                f"{'yes' if v.get('significant') else 'no'} | {_method(v)} |"
             )
         lines.append("")
     return lines
