@@ -249,16 +249,20 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             await publish_catalog(args.bootstrap, topics, max(0, args.catalog - n_titles))
             await asyncio.sleep(3)
             users = sorted(replay.sent)
+
+            async def measure() -> dict[str, Any]:
+                return await asyncio.to_thread(
+                    load_phase,
+                    f"127.0.0.1:{rport}",
+                    rec.proc.pid,
+                    users,
+                    args.rate,
+                    args.seconds,
+                    run_dir,
+                )
+
             progress(f"open-loop load: {args.rate:.0f} Recommend/s for {args.seconds:.0f} s")
-            load = await asyncio.to_thread(
-                load_phase,
-                f"127.0.0.1:{rport}",
-                rec.proc.pid,
-                users,
-                args.rate,
-                args.seconds,
-                run_dir,
-            )
+            load = await measure()
             progress(
                 f"the same load while learning {args.learn_rate:.0f} events/s "
                 "(telemetry → Kafka → recommendation)"
@@ -268,15 +272,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             learner = asyncio.ensure_future(
                 keep_learning(tapi_grpc.TelemetryServiceStub(tch), replay, args.learn_rate, stop)
             )
-            learning = await asyncio.to_thread(
-                load_phase,
-                f"127.0.0.1:{rport}",
-                rec.proc.pid,
-                users,
-                args.rate,
-                args.seconds,
-                run_dir,
-            )
+            learning = await measure()
             stop.set()
             learned = await learner
             learned_per_s = learned / (time.perf_counter() - t_learn)
