@@ -351,7 +351,8 @@ class Recommender:
                 return []
             k = min(k, n_ok)
             top = diverse_top_k(s, self.catalog.genres, k) if cold else top_k(s, k)
-            fresh = self._fresh_rows(allowed, top) if explore else top[:0]
+            wanted = explore and self.explore_slots > 0 and k >= 5  # else _explore keeps `top`
+            fresh = self._fresh_rows(allowed, top) if wanted else top[:0]
         if explore:
             top = self._explore(top, fresh, st, user, k)
         ids = self.catalog.ids
