@@ -40,7 +40,10 @@ class Recommender:
 
     Parameters are the components themselves (each with its own parameters) plus:
     `signals`, the subset of SIGNALS blended (for ablations); `combiner_every`,
-    how often (in consumption events) the blender takes a step; `explore_slots`,
+    how often (in consumption events) the blender takes a step (each step ranks the
+    whole catalogue, and at every 8th event those steps were 60 % of the learning
+    cost; every 16th keeps recall@10 on MovieLens-100K at 0.2050 against 0.2062 and
+    learns ~1.4x faster, see bench/reco/notes.py); `explore_slots`,
     how many of the k slots go to fresh titles still short of `fresh_plays`
     plays; `pick_pairs`, how many (pick, shown title) pairs each pick from a
     screen teaches the blender (see `_learn_pick`); `seed`; `cold_refresh`, how
@@ -62,7 +65,7 @@ class Recommender:
         trend: DecayedPopularity | None = None,
         users: UserStore | None = None,
         signals: tuple[str, ...] = SIGNALS,
-        combiner_every: int = 8,
+        combiner_every: int = 16,
         explore_slots: int = 1,
         pick_pairs: int = 2,
         seed: int = 0,
