@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ class ConsumeLoop:
         self._offsets: Offsets = {}
         self._last_ts_ms: dict[tuple[str, int], int] = {}
         self.assigned: set[tuple[str, int]] = set()
+        self._pending: deque[Message] = deque()  # fetched, not yet applied (see poll_once)
         self.ready = asyncio.Event()
         self.applied_total = 0
         self._consumer = Consumer(
@@ -122,14 +124,25 @@ class ConsumeLoop:
 
     # -- the loop ----------------------------------------------------------------------------
     def poll_once(self) -> int:
-        """Apply what is available now, for at most ``slice_ms``; return records applied."""
+        """Apply what is available now, for at most ``slice_ms``; return records applied.
+
+        The deadline is checked after every record, not after every fetched batch: a burst
+        of records (telemetry acks in batches) would otherwise hold the event loop, and every
+        request queued behind it, for the whole batch. Records fetched but not yet applied
+        wait in ``_pending`` for the next slice; ``consume`` (and so any rebalance callback)
+        runs only once they are all applied, so a revoked partition never leaves stale ones.
+        """
         deadline = time.perf_counter() + self.options.slice_ms / 1000
         applied = 0
+        pending = self._pending
         while True:
-            msgs = self._consumer.consume(self.options.max_records, timeout=0)
-            if not msgs:
-                return applied
-            for msg in msgs:
+            if not pending:
+                msgs = self._consumer.consume(self.options.max_records, timeout=0)
+                if not msgs:
+                    return applied
+                pending.extend(msgs)
+            while pending:
+                msg = pending.popleft()
                 err = msg.error()
                 if err is not None:
                     if err.code() != KafkaError._PARTITION_EOF:
@@ -137,8 +150,8 @@ class ConsumeLoop:
                     continue
                 self._apply(msg)
                 applied += 1
-            if time.perf_counter() > deadline:
-                return applied
+                if time.perf_counter() > deadline:
+                    return applied
 
     def _apply(self, msg: Message) -> None:
         topic, partition, offset = (
