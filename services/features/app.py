@@ -35,6 +35,7 @@ from services.features import metrics
 from services.features.engagement import EngagementTracker
 from services.features.events import DAY_S, Snapshot
 from services.features.mapping import decode
+from services.features.recovery import SeekFirstTableManager
 from services.features.settings import FeaturesSettings
 from services.features.state import UserEngagement
 
@@ -74,6 +75,9 @@ def create_app(settings: FeaturesSettings) -> faust.App:
         value_serializer="raw",
         broker_commit_every=500,
         broker_commit_interval=1.0,
+        # faust 0.15.3 resumes the stream partitions before seeking them and then clears the
+        # agents' queues, which lost records at worker start: see services/features/recovery.py.
+        TableManager=SeekFirstTableManager,
     )
     tracker = EngagementTracker(
         lateness_s=settings.lateness_hours * 3600,
