@@ -91,7 +91,7 @@ clean: ## remove caches and local state (keeps .venv and the Kafka jars)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache run .local/kafka/node-*
 
 .PHONY: run
-run: setup ## the main job: local Kafka, every service, a simulated audience for 5 min (ARGS="--duration 0": until Ctrl-C); writes run/report.md
+run: setup ## the main job: local Kafka, every service, a simulated audience for 30 min (Ctrl-C any time; ARGS="--duration 300" for 5 min); writes run/report.md
 	$(PY) -m services.stack $(ARGS)
 
 .PHONY: stop

@@ -118,7 +118,13 @@ def main() -> None:
     parser.add_argument("cmd", nargs="?", choices=["run", "stop"], default="run")
     # Defaults: a five-minute run whose report reads out both experiments (see
     # bench/results/make_run.md for what this size detects on a 2-core machine).
-    parser.add_argument("--duration", type=float, default=300, help="seconds; 0 = until Ctrl-C")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=1800,
+        help="seconds; 0 = until Ctrl-C (30 min: about 6 simulated days, enough for the hours "
+        "watched of the two recommendation arms to separate; Ctrl-C earlier still reports)",
+    )
     parser.add_argument("--users", type=int, default=1000, help="simulated subscribers")
     parser.add_argument("--titles", type=int, default=2000, help="catalogue size")
     parser.add_argument(
