@@ -34,8 +34,8 @@ from reelstream.platform.topics import USER_PARTITIONS, TopicNames
 from services.features import metrics
 from services.features.engagement import EngagementTracker
 from services.features.events import DAY_S, Snapshot
+from services.features.faustfix import FeaturesApp, SeekFirstTableManager
 from services.features.mapping import decode
-from services.features.recovery import SeekFirstTableManager
 from services.features.settings import FeaturesSettings
 from services.features.state import UserEngagement
 
@@ -58,7 +58,7 @@ def encode_snapshot(snap: Snapshot) -> bytes:
 def create_app(settings: FeaturesSettings) -> faust.App:
     """Build the faust app (nothing connects until a worker starts it)."""
     names = TopicNames(settings.topic_prefix)
-    app = faust.App(
+    app = FeaturesApp(  # faust.App with a consumer that fixes a record loss: see faustfix.py
         settings.topic_prefix + settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="rocksdb://",
@@ -76,7 +76,7 @@ def create_app(settings: FeaturesSettings) -> faust.App:
         broker_commit_every=500,
         broker_commit_interval=1.0,
         # faust 0.15.3 resumes the stream partitions before seeking them and then clears the
-        # agents' queues, which lost records at worker start: see services/features/recovery.py.
+        # agents' queues, which lost records at worker start: see services/features/faustfix.py.
         TableManager=SeekFirstTableManager,
     )
     tracker = EngagementTracker(

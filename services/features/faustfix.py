@@ -1,6 +1,7 @@
-"""faust table recovery that resumes the stream partitions only after their seek (faust 0.15.3).
+"""Two overrides of faust 0.15.3 that lost stream records at worker start or rebalance.
 
-The bug this closes (it lost an event at worker start, for good): faust-streaming 0.15.3's
+1. ``SeekFirstRecovery``: the end of table recovery resumes the stream partitions only after
+   their seek. The bug this closes (it lost an event at worker start, for good): faust-streaming 0.15.3's
 ``Recovery.on_recovery_completed`` ends the rebalance in this order
 
     1. ``consumer.resume_partitions(stream partitions)``  the fetcher, already running for the
@@ -22,8 +23,20 @@ Here the steps run as: seek (stream partitions still paused, so no stream record
 flight), resume flow control (clears queues that hold no stream record), and only then resume
 the stream partitions: the first stream record delivered is the committed offset, every record
 after it is delivered once, and nothing sits in a queue when it is cleared. Everything else is
-faust's own method, unchanged. Remove this override when faust's ``on_recovery_completed``
-seeks before it resumes (``tests/unit/features/test_recovery.py`` fails then to say so).
+faust's own method, unchanged.
+
+2. ``SnapshotFetchConsumer``: the fetcher hands aiokafka a copy of the active partitions, not
+   faust's live set. aiokafka's ``fetched_records(partitions)`` treats an EMPTY set as "every
+   assigned partition"; faust passes its live set to the consumer thread, and while a fetch
+   waits there, recovery may pause the last active partitions (the changelogs, at "Done
+   reading from changelog topics"): the set empties, aiokafka returns (and moves its position
+   past) records of the still paused stream partitions, and faust's filter drops them. With
+   override 1 the seek may already be done then, so nothing brings them back: the partition
+   looks stuck, and the first later record commits past them (seen: 2 of 9 restarts with 1.
+   alone, all records of 3 to 6 partitions). A copy cannot empty under aiokafka's feet.
+
+Remove these overrides when faust seeks before it resumes and snapshots the partitions it
+fetches (``tests/unit/features/test_faustfix.py`` fails on a faust upgrade to say so).
 """
 
 from __future__ import annotations
@@ -31,8 +44,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import faust
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+from faust.types.transports import ConsumerT
 
 FAUST_VERSION = "0.15.3"  # the faust release whose on_recovery_completed this replaces
 
@@ -89,3 +106,27 @@ class SeekFirstTableManager(TableManager):
         if self._recovery is None:
             self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
+
+
+class SnapshotFetchConsumer(aiokafka_driver.Consumer):
+    """faust's aiokafka consumer, asking aiokafka for a copy of the active partitions."""
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:  # noqa: ASYNC109 - faust signature
+        # faust calls this only with a non-empty set (or None for client-only apps); the copy
+        # keeps it non-empty while the consumer thread waits on it.
+        snapshot = None if active_partitions is None else set(active_partitions)
+        return await super()._getmany(snapshot, timeout)
+
+
+class FeaturesApp(faust.App):
+    """The features app's faust App: its consumer is a ``SnapshotFetchConsumer``."""
+
+    def _new_consumer(self) -> ConsumerT:
+        return SnapshotFetchConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.loop,
+        )

@@ -1,4 +1,4 @@
-"""End of table recovery: a stream record fetched as soon as its partition resumes is not dropped.
+"""The faust overrides: no stream record is dropped at the end of recovery, nor fetched unasked.
 
 No broker: a real faust app and consumer whose two I/O points are stood in for, the committed
 offsets the seek reads and the fetcher. The stand-in fetcher does what the real one did in the
@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+import pytest
 from faust.tables.manager import TableManager
 from faust.types import TP
 
 from services.features.app import create_app
-from services.features.recovery import FAUST_VERSION, SeekFirstTableManager
+from services.features.faustfix import FAUST_VERSION, SeekFirstTableManager, SnapshotFetchConsumer
 from services.features.settings import FeaturesSettings
 
 STREAM = [TP("t-playback", 0), TP("t-playback", 1)]
@@ -93,3 +94,33 @@ async def test_stock_faust_still_drops_them() -> None:
 def test_the_features_app_uses_it() -> None:
     app = create_app(FeaturesSettings())
     assert isinstance(app.tables, SeekFirstTableManager)
+
+
+class WaitingThread:
+    """Stands in for the consumer thread: holds the partition set it was asked for while
+    recovery pauses the last active partitions, as aiokafka's ``fetched_records`` does."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+        self.held: set[TP] = set()
+
+    async def getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[Any]]:  # noqa: ASYNC109
+        self.held = active_partitions
+        self.consumer.pause_partitions(STREAM)  # "Done reading from changelog topics"
+        return {}
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+async def test_a_fetch_keeps_asking_for_the_partitions_it_asked_for(fixed: bool) -> None:
+    if fixed:
+        consumer: Any = create_app(FeaturesSettings()).consumer
+        assert isinstance(consumer, SnapshotFetchConsumer)
+    else:
+        consumer = faust.App("t-stock", broker="kafka://127.0.0.1:1", web_enabled=False).consumer
+    consumer.assignment = lambda: set(STREAM)
+    consumer.resume_partitions(STREAM)
+    thread = WaitingThread(consumer)
+    consumer._thread = thread
+    await consumer._wait_next_records(0.01)
+    # aiokafka reads an empty set as "every assigned partition": stock faust's emptied under it
+    assert thread.held == (set(STREAM) if fixed else set())
