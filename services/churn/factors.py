@@ -44,11 +44,27 @@ PHRASES: dict[str, tuple[str, str]] = {
         "watching much less this week than the weeks before",
         "watching as much as the weeks before",
     ),
+    "minutes_drop_7d_mean14d": (
+        "watching less than the weeks before, for two weeks now",
+        "viewing held up over the last two weeks",
+    ),
+    "minutes_7d_mean14d": ("watched a lot over recent weeks", "watched little over recent weeks"),
+    "minutes_14d_mean14d": ("watched a lot over recent weeks", "watched little over recent weeks"),
+    "rebuffer_ratio_14d_mean14d": (
+        "frequent rebuffering for weeks",
+        "smooth playback for weeks",
+    ),
 }
 
 # A top factor from these features means the retention message should apologise for quality.
 QUALITY_FEATURES = frozenset(
-    {"rebuffer_ratio_7d", "rebuffer_ratio_14d", "rebuffer_ratio_28d", "mean_bitrate_kbps_7d"}
+    {
+        "rebuffer_ratio_7d",
+        "rebuffer_ratio_14d",
+        "rebuffer_ratio_28d",
+        "mean_bitrate_kbps_7d",
+        "rebuffer_ratio_14d_mean14d",
+    }
 )
 
 

@@ -12,6 +12,7 @@ from river import metrics
 
 from services.churn.candidates import OnlinePlatt, compile_estimator, default_candidates
 from services.churn.factors import Factor, linear_factors
+from services.churn.history import FeatureHistory
 from services.churn.labels import DAY_S, DelayedLabeler, Labelled
 
 
@@ -186,6 +187,7 @@ class ChurnModel:
         auc_window: int = 20_000,
         train_horizon_s: float | None = None,
         train_gap_s: float = 3 * DAY_S,
+        history: FeatureHistory | None = None,
     ) -> None:
         cands = default_candidates() if candidates is None else dict(candidates)
         if explainer not in cands:
@@ -215,6 +217,8 @@ class ChurnModel:
         self._settled: list[tuple[float, int, Labelled[Any]]] = []  # long horizon, not yet used
         self._train: list[tuple[float, int, Labelled[Any]]] = []  # short horizon, not yet learned
         self._seq = 0
+        # Each snapshot is read with its user's recent days (``history=FeatureHistory(())`` adds nothing).
+        self.history = FeatureHistory() if history is None else history
 
     # -- learning ----------------------------------------------------------
 
@@ -222,6 +226,7 @@ class ChurnModel:
         self, user_id: str, time: float, features: dict[str, float], unfinished_title: str = ""
     ) -> float:
         """Take a snapshot: score it, remember it for serving, maybe queue it; return the risk."""
+        features = self.history.update(user_id, time, features)
         if self.labeler.accepts(user_id, time):
             raw = {n: c.raw(features, build=True) for n, c in self._cands.items()}
             cal = {n: self._cands[n].platt(p) for n, p in raw.items()}
@@ -248,6 +253,7 @@ class ChurnModel:
         view = self._users.get(user_id)
         if view is not None and view.time <= time:
             del self._users[user_id]
+            self.history.forget(user_id)
         return done
 
     def advance(self, now: float) -> list[Labelled[Pending]]:
@@ -311,6 +317,7 @@ class ChurnModel:
     def forget(self, user_id: str) -> None:
         """Drop everything about a user (e.g. on erasure) without learning from it."""
         self._users.pop(user_id, None)
+        self.history.forget(user_id)
         self.labeler.forget(user_id)
         self.train_labeler.forget(user_id)
 
@@ -319,6 +326,7 @@ class ChurnModel:
         stale = [u for u, v in self._users.items() if now - v.time > idle_s]
         for u in stale:
             del self._users[u]
+            self.history.forget(u)
         return len(stale)
 
     # -- serving (read-only) -----------------------------------------------
