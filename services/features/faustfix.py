@@ -1,8 +1,8 @@
 """Two overrides of faust 0.15.3 that lost stream records at worker start or rebalance.
 
 1. ``SeekFirstRecovery``: the end of table recovery resumes the stream partitions only after
-   their seek. The bug this closes (it lost an event at worker start, for good): faust-streaming 0.15.3's
-``Recovery.on_recovery_completed`` ends the rebalance in this order
+their seek. The bug this closes (it lost events at worker start, for good): faust-streaming
+0.15.3's ``Recovery.on_recovery_completed`` ends every rebalance in this order
 
     1. ``consumer.resume_partitions(stream partitions)``  the fetcher, already running for the
        changelogs, now hands stream records to the agents' channel queues;
@@ -26,14 +26,14 @@ after it is delivered once, and nothing sits in a queue when it is cleared. Ever
 faust's own method, unchanged.
 
 2. ``SnapshotFetchConsumer``: the fetcher hands aiokafka a copy of the active partitions, not
-   faust's live set. aiokafka's ``fetched_records(partitions)`` treats an EMPTY set as "every
-   assigned partition"; faust passes its live set to the consumer thread, and while a fetch
-   waits there, recovery may pause the last active partitions (the changelogs, at "Done
-   reading from changelog topics"): the set empties, aiokafka returns (and moves its position
-   past) records of the still paused stream partitions, and faust's filter drops them. With
-   override 1 the seek may already be done then, so nothing brings them back: the partition
-   looks stuck, and the first later record commits past them (seen: 2 of 9 restarts with 1.
-   alone, all records of 3 to 6 partitions). A copy cannot empty under aiokafka's feet.
+faust's live set. aiokafka's ``fetched_records(partitions)`` treats an EMPTY set as "every
+assigned partition"; faust passes its live set to the consumer thread, and while a fetch waits
+there, recovery may pause the last active partitions (the changelogs, at "Done reading from
+changelog topics"): the set empties, aiokafka returns (and moves its position past) records of
+the still paused stream partitions, and faust's filter drops them. With override 1 alone the
+seek may already be done by then, so nothing fetches them again: seen as whole partitions
+stuck after a restart (2 of 9 restarts), and the gap check above would commit past them once
+a later record arrives. A copy cannot empty under aiokafka's feet.
 
 Remove these overrides when faust seeks before it resumes and snapshots the partitions it
 fetches (``tests/unit/features/test_faustfix.py`` fails on a faust upgrade to say so).
