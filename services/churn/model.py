@@ -168,6 +168,12 @@ class ChurnModel:
     own refit on 16-day-old labels. Batch Platt refitted weekly on the last
     labels also cost 0.004 AUC (``bench/results/churn_ablation.md``).
 
+    History: every snapshot first goes through ``history``
+    (:class:`~services.churn.history.FeatureHistory`), which adds the user's
+    14-day means of the viewing drop, level and rebuffering. The hazard of the
+    next weeks reads those periods, and a snapshot holds only today's values
+    (bench, 10,000 users, seed 1: AUC 0.6296 -> 0.6323).
+
     Reads (:meth:`risk`, :meth:`at_risk`, :meth:`metrics`) never mutate.
 
     >>> m = ChurnModel()
