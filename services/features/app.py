@@ -55,6 +55,27 @@ def encode_snapshot(snap: Snapshot) -> bytes:
     ).SerializeToString()
 
 
+def internal_topics(app: faust.App) -> list[tuple[str, int, dict[str, str]]]:
+    """faust's own topics of this app: each table's changelog and the assignor's leader topic.
+
+    The worker creates them itself at start, but only after its consumer has subscribed: a
+    first worker on a fresh cluster could then be assigned partitions with a changelog
+    "not found in cluster metadata", and faust 0.15.3 never finished that assignment (seen in
+    a `make run` on a loaded machine: the worker sat idle for 30 minutes). Created beforehand
+    with the same names and partition counts, they are in the metadata of the first join.
+    """
+    out: list[tuple[str, int, dict[str, str]]] = [
+        (
+            t.changelog_topic.get_topic_name(),
+            t.changelog_topic.partitions or t.partitions or 1,
+            {"cleanup.policy": "compact"},
+        )
+        for t in app.tables.values()
+    ]
+    out.append((f"{app.conf.id}-__assignor-__leader", 1, {}))
+    return out
+
+
 def create_app(settings: FeaturesSettings) -> faust.App:
     """Build the faust app (nothing connects until a worker starts it)."""
     names = TopicNames(settings.topic_prefix)

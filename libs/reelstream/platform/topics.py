@@ -98,25 +98,37 @@ def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30.0) -> 
     Raises RuntimeError if the broker cannot be reached or a topic exists with
     a different partition count (that would break per-user ordering).
     """
+    return create_missing(
+        bootstrap,
+        [(prefix + spec.name, spec.partitions, spec.config) for spec in TOPICS],
+        timeout_s,
+    )
+
+
+def create_missing(
+    bootstrap: str, wanted: list[tuple[str, int, dict[str, str]]], timeout_s: float = 30.0
+) -> list[str]:
+    """Create each (name, partitions, config) topic that does not exist; return those created.
+
+    Raises RuntimeError if the broker cannot be reached or a topic exists with another
+    partition count.
+    """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except Exception as exc:  # KafkaException: broker unreachable
         raise RuntimeError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     created: list[str] = []
-    wanted = []
-    for spec in TOPICS:
-        name = prefix + spec.name
+    new = []
+    for name, partitions, config in wanted:
         if name in existing:
             have = len(existing[name].partitions)
-            if have != spec.partitions:
-                raise RuntimeError(
-                    f"topic {name} has {have} partitions, declared {spec.partitions}"
-                )
+            if have != partitions:
+                raise RuntimeError(f"topic {name} has {have} partitions, declared {partitions}")
             continue
-        wanted.append(NewTopic(name, spec.partitions, 1, config=spec.config))
-    if wanted:
-        futures = admin.create_topics(wanted, operation_timeout=timeout_s)
+        new.append(NewTopic(name, partitions, 1, config=config))
+    if new:
+        futures = admin.create_topics(new, operation_timeout=timeout_s)
         for name, fut in futures.items():
             try:
                 fut.result(timeout=timeout_s)
