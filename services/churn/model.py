@@ -226,6 +226,11 @@ class ChurnModel:
         # Each snapshot is read with its user's recent days (``history=FeatureHistory(())`` adds nothing).
         self.history = FeatureHistory() if history is None else history
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Snapshots written before the feature history start one empty: it fills as snapshots come.
+        state.setdefault("history", FeatureHistory())
+        self.__dict__.update(state)
+
     # -- learning ----------------------------------------------------------
 
     def observe(

@@ -94,3 +94,16 @@ def test_history_lets_a_model_see_a_sustained_drop_through_daily_noise() -> None
         aucs.append(roc_auc_score(ys, [m.predict_proba_one(xs[k])[True] for xs, _ in test]))
     today_only, with_history = aucs
     assert with_history > today_only + 0.05
+
+
+def test_a_snapshot_from_before_the_history_loads_and_scores() -> None:
+    m = ChurnModel()
+    m.observe("u", 0.0, {"minutes_7d": 30.0})
+    state = dict(m.__dict__)
+    del state["history"]  # what a snapshot pickled before the history holds
+    old = ChurnModel.__new__(ChurnModel)
+    old.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(old))
+    assert len(restored.history) == 0
+    restored.observe("u", DAY_S, {"minutes_7d": 20.0})
+    assert len(restored.history) == 1
