@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BINARY = HERE / "bin" / "loadgen"
+REALTIME_PRIORITY = 10  # the same as the services' cpu_priority=realtime
 
 
 def cpu_seconds(pid: int) -> float:
@@ -37,16 +39,25 @@ def ensure_built() -> Path:
     return BINARY
 
 
-def run(mode: str, addr: str, rate: float, seconds: float, **flags: Any) -> dict[str, Any]:
+def run(
+    mode: str, addr: str, rate: float, seconds: float, *, realtime: bool = False, **flags: Any
+) -> dict[str, Any]:
     """One open-loop run; returns the loadgen's JSON summary (raises if it failed).
 
     ``flags`` become ``-name value`` (``users_file`` -> ``-users``); progress goes to stderr.
+    ``realtime`` runs the generator under SCHED_RR (players are other machines: their clock
+    must not wait behind this machine's other work); it raises if that is not permitted.
     """
     args = [str(ensure_built()), "-mode", mode, "-addr", addr, "-rate", str(rate)]
     args += ["-seconds", str(seconds)]
     names = {"users_file": "users"}
     for key, value in flags.items():
         args += [f"-{names.get(key, key)}", str(value)]
+    if realtime:
+        chrt = shutil.which("chrt")
+        if chrt is None:
+            raise RuntimeError("realtime load needs chrt (util-linux)")
+        args = [chrt, "--rr", str(REALTIME_PRIORITY), *args]
     proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
     lines = proc.stdout.strip().splitlines()
     if not lines:

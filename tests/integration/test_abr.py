@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from reelstream.abr.v1 import abr_pb2 as api
 from reelstream.abr.v1 import abr_pb2_grpc as api_grpc
@@ -144,6 +145,14 @@ async def test_chunk_events_change_the_predictor_and_restart_resumes(
         await telemetry.stop()
 
 
+def _stream_messages_sent() -> float:
+    value = REGISTRY.get_sample_value(
+        "grpc_server_msg_sent_total",
+        {"grpc_service": "reelstream.abr.v1.AbrService", "grpc_method": "SelectBitrateStream"},
+    )
+    return value or 0.0
+
+
 async def test_decision_stream_answers_in_order_and_names_a_bad_message(
     kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
 ) -> None:
@@ -183,6 +192,7 @@ async def test_decision_stream_answers_in_order_and_names_a_bad_message(
 
         # A fast link for eight chunks, then a collapse: the stream's answers follow, in order,
         # and agree with what the unary call decides in the same state.
+        sent_before = _stream_messages_sent()
         call = stub.SelectBitrateStream()
         answers = []
         for i in range(1, 9):
@@ -196,6 +206,9 @@ async def test_decision_stream_answers_in_order_and_names_a_bad_message(
         assert await call.code() == grpc.StatusCode.OK
         assert answers[7].rung >= 4, answers[7]
         assert answers[-1].rung <= 1 and answers[-1].reason, answers[-1]
+        # The RED interceptor counts every message the stream sent (the handler writes on its
+        # context, so the interceptor counts through the context it hands over).
+        assert _stream_messages_sent() - sent_before == len(answers) == 11
         unary = await stub.SelectBitrate(
             api.SelectBitrateRequest(session_id="st", chunk_index=12, buffer_s=4.0, last_rung=2)
         )

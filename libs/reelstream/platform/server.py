@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -130,6 +131,38 @@ class ServiceRuntime:
         log.info("stopped")
 
 
+REALTIME_PRIORITY = 10
+
+
+def set_cpu_priority(priority: str) -> bool:
+    """Put the calling thread (and the threads it starts later) under ``priority``.
+
+    ``realtime`` is SCHED_RR at priority 10: on a machine shared with other work (the broker, a
+    load generator, batch jobs) a request then waits for no time slice but another real-time
+    task's, which is what a latency target per request needs when the cores are not dedicated
+    (measured in ``bench/results/abr_grpc.md``). The kernel's real-time throttling still leaves
+    5 % of every second to the rest. Returns whether the policy was applied; without
+    CAP_SYS_NICE it logs why and the service runs at normal priority.
+
+    >>> set_cpu_priority("normal")
+    True
+    """
+    if priority == "normal":
+        return True
+    if priority != "realtime":
+        raise ValueError(f"cpu_priority must be normal or realtime, got {priority!r}")
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
+    except PermissionError as exc:
+        log.warning(
+            "cannot run at real-time priority (needs CAP_SYS_NICE); running at normal",
+            extra={"error": str(exc)},
+        )
+        return False
+    log.info("running at real-time priority", extra={"policy": "SCHED_RR"})
+    return True
+
+
 def run_service(
     settings: ServiceSettings,
     name: str,
@@ -142,6 +175,8 @@ def run_service(
     # 15-40x the CPU of one thread for the 200 x 200 product on this 2-core machine, taken from
     # the gRPC poller and the consume loop.
     threadpoolctl.threadpool_limits(settings.blas_threads)
+    # Before any thread exists: gRPC's poller and the Kafka clients' threads inherit it.
+    set_cpu_priority(settings.cpu_priority)
 
     async def amain() -> None:
         port = metrics.serve_metrics(settings.metrics_host, settings.metrics_port)

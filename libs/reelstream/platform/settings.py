@@ -45,6 +45,14 @@ class ServiceSettings(BaseSettings):
         le=256,
         description="BLAS threads for numpy (a request is one thread; pools spin on other cores)",
     )
+    cpu_priority: str = Field(
+        "normal",
+        pattern="^(normal|realtime)$",
+        description=(
+            "realtime: run under SCHED_RR so request handling preempts whatever else shares the"
+            " cores (needs CAP_SYS_NICE; without it the service warns and runs at normal)"
+        ),
+    )
 
 
 class ModelServiceSettings(ServiceSettings):

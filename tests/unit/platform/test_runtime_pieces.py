@@ -1,13 +1,15 @@
-"""Snapshot atomicity, settings from the environment, topic declarations, producer config."""
+"""Snapshot atomicity, settings from the environment, topics, producer config, CPU priority."""
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from reelstream.platform.producer import producer_config
+from reelstream.platform.server import set_cpu_priority
 from reelstream.platform.settings import ModelServiceSettings, ServiceSettings
 from reelstream.platform.snapshot import SnapshotStore
 from reelstream.platform.topics import TOPICS, USER_PARTITIONS, TopicNames
@@ -86,3 +88,20 @@ def test_producer_is_durable_and_java_compatible() -> None:
     assert conf["acks"] == "all"
     assert conf["partitioner"] == "murmur2_random"
     assert conf["message.timeout.ms"] == 5000
+
+
+def test_realtime_priority_applies_to_the_calling_thread_only() -> None:
+    seen: dict[str, object] = {}
+
+    def worker() -> None:
+        seen["applied"] = set_cpu_priority("realtime")
+        seen["policy"] = os.sched_getscheduler(0)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    # Applied (CAP_SYS_NICE, as in CI and the bench) or refused with a warning: never half-done.
+    assert seen["policy"] == (os.SCHED_RR if seen["applied"] else os.SCHED_OTHER)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own thread is untouched
+    with pytest.raises(ValueError, match="cpu_priority"):
+        set_cpu_priority("urgent")
