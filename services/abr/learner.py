@@ -210,8 +210,9 @@ class AbrState:
     ) -> tuple[Decision, tuple[int, ...]]:
         """Decide the next rung; remember the prediction to score it when the chunk arrives."""
         eng, book = self.session_engine(session_id)
+        used = book.ladder
         if ladder and ladder != book.ladder:
-            eng = self.engine(ladder, book.objective)
+            eng, used = self.engine(ladder, book.objective), ladder
         t0 = time.perf_counter()
         decision = eng.select(
             session_id,
@@ -226,7 +227,7 @@ class AbrState:
         book.predicted_chunk = chunk_index
         metrics.child(metrics.DECISIONS, str(decision.rung)).inc()
         metrics.child(metrics.REASONS, decision.reason).inc()
-        return decision, tuple(eng.ladder_kbps.astype(int).tolist())
+        return decision, used  # the engine's ladder: engines are keyed by it
 
     def close(self, session_id: str) -> SessionBook | None:
         """End a session: its QoE goes to the histogram, its state is dropped."""
