@@ -131,5 +131,5 @@ loadgen: $(VENV)/.installed ## build the Go open-loop gRPC load generator used b
 	PY=$(CURDIR)/$(PY) bench/loadgen/build.sh
 
 .PHONY: bench-abr-grpc
-bench-abr-grpc: kafka-up loadgen ## ABR decision latency through gRPC at 1,000 decisions/s, stream and unary (open loop)
+bench-abr-grpc: kafka-up loadgen ## ABR decision latency through gRPC at 1,000 decisions/s, stream and unary, normal and real-time CPU priority (open loop)
 	$(PY) -m bench.abr_grpc --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
