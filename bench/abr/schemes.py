@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
 from services.abr.predictor import FEATURES, RICH_FEATURES, ThroughputPredictor
 from services.abr.qoe import QoE
 from services.abr.session import SessionStore
+from services.abr.terminal import TerminalValue
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WIDE = (0.05, 0.2, 0.5, 0.8, 0.95)
 
@@ -27,10 +31,14 @@ class Variant:
     target_chunks: int = 4
     forgetting: float = 0.999
     session_scale: float = 0.0
+    session_clip: tuple[float, float] = (0.5, 3.0)
     outage: tuple[float, float] | None = None
     volatility_edges: tuple[float, ...] = ()
     next_model: bool = False
     adaptive: float = 0.0
+    reveal: tuple[tuple[int, ...], ...] | None = None
+    end_taper_s: float = 0.0
+    first_switch_extra: float = 0.0
     terminal_switch: float = 0.0
     features: tuple[str, ...] = FEATURES
     band_feature: str = "std5"
@@ -41,6 +49,11 @@ class Variant:
     up_switch_weight: float | None = None
     startup: tuple[int, float] = (0, 0.0)
     startup_risk: float = 0.0
+    # Path of a fitted TerminalValue table (JSON) replacing the hand-made buffer value; it is
+    # scaled by terminal_weight / 0.3, so the replicas' jitter of the weight applies to it too.
+    terminal_table: str | None = None
+    terminal_rung_scale: float | None = None
+    level_weights: tuple[float, ...] | None = None
     warmup: bool = True
 
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
@@ -52,9 +65,17 @@ class Variant:
             terminal_buffer_s=self.terminal_buffer_s,
             terminal_shape=self.terminal_shape,
             adaptive=self.adaptive,
+            reveal=self.reveal,
+            end_taper_s=self.end_taper_s,
+            first_switch_extra=self.first_switch_extra,
             terminal_switch=self.terminal_switch,
             switch_weight=self.switch_weight,
             up_switch_weight=self.up_switch_weight,
+            terminal_value=None
+            if self.terminal_table is None
+            else TerminalValue.load(ROOT / self.terminal_table).scaled(
+                self.terminal_weight / 0.3, self.terminal_rung_scale
+            ),
         )
         return AbrEngine(
             ladder_kbps,
@@ -68,6 +89,7 @@ class Variant:
             store=SessionStore(idle_ttl_s=3600.0, max_sessions=1000),
             scenario_levels=self.levels,
             session_scale=self.session_scale,
+            session_clip=self.session_clip,
             target_chunks=self.target_chunks,
             outage=self.outage,
             first_shift=self.first_shift,
@@ -75,6 +97,7 @@ class Variant:
             risk_buffer_s=self.risk_buffer_s,
             startup=self.startup,
             startup_risk=self.startup_risk,
+            level_weights=self.level_weights,
             next_predictor=ThroughputPredictor(forgetting=self.forgetting)
             if self.next_model
             else None,

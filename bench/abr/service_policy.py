@@ -56,6 +56,7 @@ class ServicePolicy:
             now=self.clock,
             rtt_s=RTT_MS / 1000.0,
             video_continues=start + horizon < video.n_chunks,
+            chunks_left=video.n_chunks - start,
         )
         self.cpu_ms.append((time.thread_time() - c0) * 1000.0)
         self.latencies_ms.append((time.perf_counter() - t0) * 1000.0)

@@ -64,6 +64,7 @@ class AbrEngine:
         default_rtt_s: float = 0.08,
         chunk_s: float = 4.0,
         session_scale: float = 0.0,
+        session_clip: tuple[float, float] = (0.5, 3.0),
         target_chunks: int = 4,
         outage: tuple[float, float] | None = None,
         next_predictor: ThroughputPredictor | None = None,
@@ -73,6 +74,7 @@ class AbrEngine:
         risk_buffer_s: float = 20.0,
         startup: tuple[int, float] = (0, 0.0),
         startup_risk: float = 0.0,
+        level_weights: Sequence[float] | None = None,
     ) -> None:
         self.ladder_kbps = np.asarray(ladder_kbps, dtype=float)
         self.planner = planner or MpcPlanner(QoE.linear(ladder_kbps), chunk_s=chunk_s)
@@ -86,6 +88,8 @@ class AbrEngine:
         self.default_rtt_s = default_rtt_s
         self.chunk_s = chunk_s
         self.session_scale = session_scale
+        # Bounds of the session/population error ratio that scales the scenarios' spread.
+        self.session_clip = (float(session_clip[0]), float(session_clip[1]))
         if not 1 <= target_chunks <= self.store.history:
             raise ValueError("target_chunks must be between 1 and the session history length")
         self.target_chunks = target_chunks
@@ -110,6 +114,13 @@ class AbrEngine:
         self.startup = (int(startup[0]), float(startup[1]))
         # Scenario tilt (as ``risk``) for those first chunks instead of the buffer-driven one.
         self.startup_risk = startup_risk
+        # Fixed scenario weights (one per level) instead of uniform ones, e.g. the trapezoid
+        # weights that make the five quantiles a proper discretisation of the distribution.
+        if level_weights is not None and len(level_weights) != len(self.scenario_levels):
+            raise ValueError("level_weights needs one weight per scenario level")
+        self.level_weights = (
+            None if level_weights is None else np.asarray(level_weights, float) / sum(level_weights)
+        )
 
     # -- session lifecycle -------------------------------------------------
     def start_session(
@@ -192,7 +203,9 @@ class AbrEngine:
             )
             centre = float(np.median(errors))
             errors = (
-                centre + (errors - centre) * float(np.clip(ratio, 0.5, 3.0)) ** self.session_scale
+                centre
+                + (errors - centre)
+                * float(np.clip(ratio, *self.session_clip)) ** self.session_scale
             )
         rates = np.exp(mu + errors)
         if self.first_shift and self.next_predictor is None:
@@ -218,13 +231,15 @@ class AbrEngine:
         last_rung: int | None = None,
         rtt_s: float | None = None,
         video_continues: bool = True,
+        chunks_left: int | None = None,
     ) -> Decision:
         """Rung for the session's next chunk. Never mutates the model.
 
         ``sizes_ahead`` is (rungs x chunks ahead) in bytes; without it the
         nominal size bitrate x chunk length is assumed. ``buffer_s`` 0 after
         some chunks means a seek. ``video_continues`` False near the end of the
-        content turns off the value of buffer left after the horizon.
+        content turns off the value of buffer left after the horizon; ``chunks_left`` (chunks
+        of the content still to fetch, None if unknown) lets the planner taper that value.
         """
         state = self._session(session_id, _now(now))
         if sizes_ahead is None:
@@ -239,6 +254,8 @@ class AbrEngine:
         weights = self.scenario_weights(
             rates, buffer_s, self.startup_risk if young and self.startup_risk else None
         )
+        if weights is None and self.level_weights is not None:
+            weights = self.level_weights
         if self.outage is not None:
             # One extra pessimistic scenario: the link collapses to a fraction of the worst case.
             factor, mass = self.outage
@@ -257,6 +274,9 @@ class AbrEngine:
             rtt_s=self.default_rtt_s if rtt_s is None else rtt_s,
             max_rung=cap,
             video_continues=video_continues,
+            chunks_after=None
+            if chunks_left is None
+            else max(chunks_left - self.planner.horizon, 0),
             empty_buffer_reason="seek" if state.chunks else "startup",
             adaptive=self.startup[1] if young else None,
         )

@@ -28,6 +28,7 @@ import numpy as np
 
 from services.abr import mpc_kernel
 from services.abr.qoe import QoE
+from services.abr.terminal import TerminalValue
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class MpcPlanner:
         terminal_switch: float = 0.0,
         switch_weight: float = 1.3,
         up_switch_weight: float | None = None,
+        terminal_value: TerminalValue | None = None,
+        reveal: tuple[tuple[int, ...], ...] | None = None,
+        end_taper_s: float = 0.0,
+        first_switch_extra: float = 0.0,
     ) -> None:
         # Move blocking: rung moves may be held over several chunks, e.g. (1, 1, 2, 4) plans
         # 8 chunks with 4 free moves (6**4 sequences) instead of 6**8. By default two free
@@ -94,6 +99,16 @@ class MpcPlanner:
         # each chunk, so once the first chunk reveals the scenario the rest can adapt to it.
         # ``adaptive`` blends in that closed-loop value per first rung: E_s[max_rest V_s].
         self.adaptive = adaptive
+        # Which scenarios the first chunk tells apart (groups of scenario indices): the closed-
+        # loop value is then sum_g max_rest sum_{s in g} w_s V_s, a two-stage scenario tree; None
+        # means every scenario is revealed on its own (E_s[max_rest V_s]).
+        self.reveal = reveal
+        # Buffer left when the video is about to end is worth less: with ``end_taper_s`` > 0 and
+        # the number of chunks after the horizon known, the buffer value is capped at
+        # ``end_taper_s`` per chunk left (0: the cap stays ``terminal_buffer_s`` to the end).
+        self.end_taper_s = end_taper_s
+        # Extra weight on the first move's switch only (hysteresis on the rung actually taken).
+        self.first_switch_extra = first_switch_extra
         # A plan that ends on a rung the link cannot sustain owes a down-switch after the
         # horizon (and one that ends low owes an up-switch): charge ``terminal_switch`` times the
         # expected gap between the final rung and the rung each scenario's rate sustains.
@@ -108,6 +123,9 @@ class MpcPlanner:
         # costs a second switch back down); None: the same as ``switch_weight``.
         self.up_switch_weight = switch_weight if up_switch_weight is None else up_switch_weight
         self._rise: dict[tuple[int, int], np.ndarray] = {}
+        # A fitted value of (buffer left, final rung) per band of predicted rate replaces the
+        # hand-made buffer value when given (``terminal_weight`` then only switches it on).
+        self.terminal_value = terminal_value
         self.n_rungs = len(qoe.utility)
         self._static: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -168,6 +186,7 @@ class MpcPlanner:
         video_continues: bool = True,
         empty_buffer_reason: str = "startup",
         adaptive: float | None = None,
+        chunks_after: int | None = None,
     ) -> Plan:
         """Best first rung for chunk sizes ``sizes`` (rungs x chunks ahead, bytes).
 
@@ -175,7 +194,8 @@ class MpcPlanner:
         horizon or (S, chunks) per chunk ahead, with ``weights`` (uniform
         by default); ``max_rung`` caps every chunk of the plan (device cap);
         ``video_continues`` turns the terminal buffer value on; ``adaptive``
-        overrides the planner's closed-loop blend for this decision.
+        overrides the planner's closed-loop blend for this decision; ``chunks_after`` (chunks
+        of the video after the horizon, None if unknown) tapers the buffer value near the end.
         """
         blend_weight = self.adaptive if adaptive is None else adaptive
         r = self.n_rungs
@@ -216,17 +236,32 @@ class MpcPlanner:
         kept = None
         if terminal:
             left = buffer.reshape(s, -1)
-            if self.terminal_shape == "exp":
+            if self.terminal_value is not None:
+                tv = self.terminal_value
+                first_rates = rates[:, 0] if rates.ndim == 2 else rates
+                band = tv.band(float(np.exp(w @ np.log(first_rates))))
+                kept = tv.buffer_value(left, band)
+                end_rung = np.arange(left.shape[1]) % r
+                value = value + (w32 @ kept) + tv.rung_values[band][end_rung]
+            elif self.terminal_shape == "exp":
                 # Saturating: the first seconds of buffer are worth most, later ones less and less.
                 ref = self.terminal_buffer_s
                 kept = ref * (1.0 - np.exp(-left / ref))
             else:
-                kept = np.minimum(left, self.terminal_buffer_s)
-            value = value + self.terminal_weight * (w32 @ kept)
+                cap_s = self.terminal_buffer_s
+                if self.end_taper_s and chunks_after is not None:
+                    cap_s = min(cap_s, self.end_taper_s * chunks_after)
+                kept = np.minimum(left, np.float32(cap_s))
+            if self.terminal_value is None:
+                value = value + self.terminal_weight * (w32 @ kept)
         if terminal and self.terminal_switch:
             value = value - self.terminal_switch * self._terminal_gap(
                 sizes, per_chunk[:, -1], w, util.size
             )
+        if self.first_switch_extra:
+            u = q.utility
+            first_move = np.abs(u - u[last_rung]) * (q.smooth_penalty * self.first_switch_extra)
+            value = value - np.repeat(first_move.astype(np.float32), value.size // r)
         allowed = top <= cap
         masked = np.where(allowed, value, -np.inf)
         best = int(np.argmax(masked))
@@ -235,9 +270,15 @@ class MpcPlanner:
         if blend_weight and n_moves > 1 and s > 1:
             per_s = (util - smooth_penalty * smooth) - q.rebuffer_penalty * rebuf.reshape(s, -1)
             if kept is not None:
-                per_s += self.terminal_weight * kept
+                per_s += kept if self.terminal_value is not None else self.terminal_weight * kept
             per_s = np.where(allowed, per_s, -np.inf).reshape(s, r, block)
-            closed = w32 @ per_s.max(axis=2)
+            if self.reveal is None:
+                closed = w32 @ per_s.max(axis=2)
+            else:
+                closed = sum(
+                    np.tensordot(w32[list(g)], per_s[list(g)], axes=1).max(axis=1)
+                    for g in self.reveal
+                )
             opened = masked.reshape(r, block).max(axis=1)
             blend = (1.0 - blend_weight) * opened + blend_weight * closed
             score = np.where(np.isfinite(opened), blend, -np.inf)
