@@ -48,6 +48,18 @@ PHRASES: dict[str, tuple[str, str]] = {
         "watching less than the weeks before, for two weeks now",
         "viewing held up over the last two weeks",
     ),
+    "minutes_decline_mean_14d": (
+        "watching less than the weeks before, across the billing period",
+        "viewing held up across the billing period",
+    ),
+    "minutes_level_mean_14d": (
+        "watched a lot across the billing period",
+        "watched little across the billing period",
+    ),
+    "rebuffer_log_mean_14d": (
+        "frequent rebuffering across the billing period",
+        "smooth playback across the billing period",
+    ),
     "minutes_7d_mean14d": ("watched a lot over recent weeks", "watched little over recent weeks"),
     "minutes_14d_mean14d": ("watched a lot over recent weeks", "watched little over recent weeks"),
     "rebuffer_ratio_14d_mean14d": (
@@ -64,6 +76,7 @@ QUALITY_FEATURES = frozenset(
         "rebuffer_ratio_28d",
         "mean_bitrate_kbps_7d",
         "rebuffer_ratio_14d_mean14d",
+        "rebuffer_log_mean_14d",
     }
 )
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from services.features import state as S
 from services.features.events import DAY_S
+from services.features.period import PERIOD_NAMES, period_matrix
 from services.features.state import UserEngagement
 
 MAX_DAYS_SINCE = 90.0
@@ -56,6 +57,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "minutes_trend_14d",
     "rebuffer_ratio_14d",
     "minutes_drop_7d",
+    *PERIOD_NAMES,
 )
 
 # Minutes/day added to both sides of the 7-day drop: an idle week after a light month is a
@@ -110,7 +112,8 @@ def feature_matrix(
     idx = np.minimum(np.maximum(today - days, -1), w)
     idx[days < 0] = w
     masks = lut[idx + 1]  # (n, ring, 5)
-    sums = np.matmul(np.stack([s.counts for s in states]), masks)  # (n, counters, 5)
+    counts = np.stack([s.counts for s in states])
+    sums = np.matmul(counts, masks)  # (n, counters, 5)
     d1, d7, p7, d28 = sums[:, :, 0], sums[:, :, 1], sums[:, :, 2], sums[:, :, 3]
     d14 = sums[:, :, 4]
     nows = np.full(n, now)
@@ -193,7 +196,7 @@ def feature_matrix(
         rebuf14,
         drop,
     ]
-    return np.stack(cols, axis=1)
+    return np.hstack([np.stack(cols, axis=1), period_matrix(days, counts, begin, now)])
 
 
 def _srate(num: float, den: float, prior: float, weight: float = 2.0) -> float:
@@ -252,6 +255,7 @@ def feature_dict(
     for i in np.flatnonzero(masks[:, 3]).tolist():
         genres |= st.genres[i]
         devices |= st.devices[i]
+    period = period_matrix(days[None, :], st.counts[None], np.array([begin]), now)[0].tolist()
     return {
         "sessions_1d": d1[S.SESSIONS],
         "sessions_7d": s7,
@@ -284,4 +288,5 @@ def feature_dict(
         "minutes_trend_14d": (m14 - p14m) / (m14 + p14m + 60.0) if hist >= w else 0.0,
         "rebuffer_ratio_14d": _sratio(d14[S.REBUFFER_S], d14[S.CHUNK_S]),
         "minutes_drop_7d": drop,
+        **dict(zip(PERIOD_NAMES, period, strict=True)),
     }

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from services.features import state as S
 from services.features.compute import FEATURE_NAMES, feature_dict, feature_matrix, window_lut
 from services.features.events import DAY_S, SUBSCRIPTION_KINDS, EngagementEvent, EventKind, Snapshot
+from services.features.period import REACH_DAYS
 from services.features.state import UserEngagement
 
 DEFAULT_PLAN_TIERS: Mapping[str, float] = {"basic": 1.0, "standard": 2.0, "premium": 3.0}
@@ -38,8 +39,8 @@ class EngagementTracker:
         and counted in ``state.dropped_late`` (subscription status changes are
         still applied, ordered by event time; only their day counters drop).
     window_days:
-        The longest feature window; the ring keeps ``window_days`` plus the
-        lateness days plus one slot.
+        The longest windowed count (28-day features); the ring keeps the longer of it
+        and the billing-period features' reach (42 days), plus the lateness days plus one slot.
     max_ids:
         Per-user recent event ids kept for de-duplication: a duplicate is
         caught if fewer than ``max_ids`` other events of that user were applied
@@ -75,7 +76,9 @@ class EngagementTracker:
         self.max_ids = int(max_ids)
         self.emit_interval_s = float(emit_interval_s)
         self.plan_tiers = dict(DEFAULT_PLAN_TIERS if plan_tiers is None else plan_tiers)
-        self.ring = self.window_days + math.ceil(self.lateness_s / DAY_S) + 1
+        # The billing-period features read REACH_DAYS (42) days back.
+        reach = max(self.window_days, REACH_DAYS)
+        self.ring = reach + math.ceil(self.lateness_s / DAY_S) + 1
         self._window_lut = window_lut(self.window_days)
 
     def new_state(self, user_id: str) -> UserEngagement:
