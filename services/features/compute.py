@@ -20,7 +20,7 @@ import numpy as np
 
 from services.features import state as S
 from services.features.events import DAY_S
-from services.features.period import PERIOD_NAMES, period_matrix
+from services.features.period import PERIOD_NAMES, period_matrix, period_values
 from services.features.state import UserEngagement
 
 MAX_DAYS_SINCE = 90.0
@@ -255,7 +255,7 @@ def feature_dict(
     for i in np.flatnonzero(masks[:, 3]).tolist():
         genres |= st.genres[i]
         devices |= st.devices[i]
-    period = period_matrix(days[None, :], st.counts[None], np.array([begin]), now)[0].tolist()
+    period = period_values(days, st.counts, begin, now)
     return {
         "sessions_1d": d1[S.SESSIONS],
         "sessions_7d": s7,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 
+from services.features import state as S
 from services.features.engagement import EngagementTracker
 from services.features.events import DAY_S, EngagementEvent, EventKind
-from services.features.period import PERIOD_NAMES, REACH_DAYS
+from services.features.period import PERIOD_NAMES, REACH_DAYS, period_matrix, period_values
 from services.features.state import UserEngagement
 
 K = EventKind
@@ -134,3 +136,19 @@ def test_rebuffering_is_the_log_ratio_to_a_typical_one() -> None:
             st, ev(f"c{d}", d * DAY_S + 11 * H, K.CHUNK, duration_s=960.0, rebuffer_ms=40_000.0)
         )
     assert tr.features(st, now)[REBUFFER] == pytest.approx(math.log(10.0))
+
+
+def test_the_scalar_and_vectorised_paths_agree_on_random_rings() -> None:
+    rng = np.random.default_rng(7)
+    n, ring, today = 50, 45, 300
+    days = today - rng.integers(-1, 60, (n, ring))  # future, present, old and stale days
+    days[rng.random((n, ring)) < 0.2] = -1  # empty slots
+    counts = rng.exponential(600.0, (n, S.N_COUNTERS, ring))
+    counts[:, S.CHUNK_S][rng.random((n, ring)) < 0.5] = 0.0
+    begin = (today - rng.uniform(0, 60, n)) * DAY_S
+    now = today * DAY_S + 5 * H
+    rows = period_matrix(days, counts, begin, now)
+    for i in range(n):
+        assert period_values(days[i], counts[i], float(begin[i]), now) == pytest.approx(
+            rows[i].tolist(), rel=1e-9, abs=1e-12
+        )
