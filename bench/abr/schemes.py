@@ -15,6 +15,8 @@ from services.abr.terminal import TerminalValue
 ROOT = Path(__file__).resolve().parents[2]
 
 WIDE = (0.05, 0.2, 0.5, 0.8, 0.95)
+# Terminal value fitted by ``python -m bench.abr.terminal`` (rollouts on the training traces).
+TERMINAL_TABLE = "bench/abr/terminal_lin_envivio.json"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Variant:
     terminal_table: str | None = None
     terminal_rung_scale: float | None = None
     level_weights: tuple[float, ...] | None = None
+    regime_edges: tuple[float, ...] = ()
+    quantile_window: int | None = None
+    drop_guard: float = 0.0
     warmup: bool = True
 
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
@@ -85,6 +90,7 @@ class Variant:
                 volatility_edges=self.volatility_edges,
                 features=self.features,
                 band_feature=self.band_feature,
+                quantile_window=self.quantile_window,
             ),
             store=SessionStore(idle_ttl_s=3600.0, max_sessions=1000),
             scenario_levels=self.levels,
@@ -98,6 +104,8 @@ class Variant:
             startup=self.startup,
             startup_risk=self.startup_risk,
             level_weights=self.level_weights,
+            regime_edges=self.regime_edges,
+            drop_guard=self.drop_guard,
             next_predictor=ThroughputPredictor(forgetting=self.forgetting)
             if self.next_model
             else None,
@@ -283,6 +291,87 @@ ABLATION = (
         what="first 2 chunks: scenario weights tilted toward the fast ones (lambda -0.5)",
         startup=(2, 0.0),
         startup_risk=-0.5,
+    ),
+    replace(
+        DEFAULT,
+        label="learned terminal",
+        what="terminal value fitted by rollouts of the policy on the training traces"
+        " (buffer x rung x rate band, bench/abr/terminal.py) instead of 0.3/s to 20 s",
+        terminal_table=TERMINAL_TABLE,
+    ),
+    replace(
+        DEFAULT,
+        label="learned terminal x0.5",
+        what="its buffer values halved, no rung term",
+        terminal_table=TERMINAL_TABLE,
+        terminal_weight=0.15,
+        terminal_rung_scale=0.0,
+    ),
+    replace(
+        DEFAULT,
+        label="scenario tree",
+        what="first rung valued by a two-stage tree: the first chunk tells"
+        " {.05,.2} / {.5} / {.8,.95} apart, the rest of the plan adapts per group",
+        adaptive=1.0,
+        reveal=((0, 1), (2,), (3, 4)),
+    ),
+    replace(
+        DEFAULT,
+        label="end taper",
+        what="buffer value capped at 2 s per chunk left after the horizon (spend it at the end)",
+        end_taper_s=2.0,
+    ),
+    replace(
+        DEFAULT,
+        label="trapezoid weights",
+        what="scenario weights .125/.225/.3/.225/.125 (a proper discretisation) instead of 1/5",
+        level_weights=(0.125, 0.225, 0.3, 0.225, 0.125),
+    ),
+    replace(
+        DEFAULT,
+        label="first-move hysteresis",
+        what="the first move's switch charged 0.2x its cost on top",
+        first_switch_extra=0.2,
+    ),
+    replace(
+        DEFAULT,
+        label="session narrowing",
+        what="scenarios narrowed (never widened) by session/population error ratio^0.5",
+        session_scale=0.5,
+        session_clip=(0.3, 1.0),
+    ),
+    replace(
+        DEFAULT,
+        label="drop band",
+        what="error quantiles apart after a drop (last rate < 0.78x the 5-chunk harmonic mean)",
+        volatility_edges=(-0.25,),
+        band_feature="drop",
+    ),
+    replace(
+        DEFAULT,
+        label="moves (1,2,2)",
+        what="the 2nd and 3rd moves held 2 chunks each",
+        blocks=(1, 2, 2),
+    ),
+    replace(
+        DEFAULT,
+        label="volatility regimes",
+        what="a predictor per band of session volatility (std of chunk-to-chunk log-rate"
+        " change < / >= 0.15), the shared one until a band has learned 200 chunks",
+        regime_edges=(0.15,),
+    ),
+    replace(
+        DEFAULT,
+        label="rolling quantiles",
+        what="error quantiles over the last 1000 errors (River RollingQuantile) instead of all",
+        quantile_window=1000,
+    ),
+    replace(
+        DEFAULT,
+        label="drop guard",
+        what="after a drop below 0.65x the 5-chunk harmonic mean, the first chunk's scenarios"
+        " centred on the last rate",
+        drop_guard=0.65,
     ),
     replace(
         DEFAULT,

@@ -17,6 +17,8 @@ so ``snapshot`` is a pickle that the service stores with its Kafka offsets.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 import pickle
 import time
@@ -75,6 +77,9 @@ class AbrEngine:
         startup: tuple[int, float] = (0, 0.0),
         startup_risk: float = 0.0,
         level_weights: Sequence[float] | None = None,
+        regime_edges: Sequence[float] = (),
+        regime_min: int = 200,
+        drop_guard: float = 0.0,
     ) -> None:
         self.ladder_kbps = np.asarray(ladder_kbps, dtype=float)
         self.planner = planner or MpcPlanner(QoE.linear(ladder_kbps), chunk_s=chunk_s)
@@ -85,6 +90,18 @@ class AbrEngine:
         self.store = store or SessionStore()
         self.scenario_levels = tuple(scenario_levels)
         self._level_index = [self.predictor.levels.index(q) for q in self.scenario_levels]
+        # Regimes: sessions are split by their own volatility (std of the chunk-to-chunk change
+        # of log rate over their history) and each band gets its own copy of the predictor, used
+        # once it has learned ``regime_min`` chunks; the shared predictor learns from all.
+        # After a sudden drop (last chunk's rate below ``drop_guard`` x the 5-chunk harmonic
+        # mean) the first chunk's scenarios are centred on the last rate, not the forecast, which
+        # still leans on the history before the drop (0: off).
+        self.drop_guard = drop_guard
+        self.regime_edges = tuple(regime_edges)
+        self.regime_min = regime_min
+        self.regime_models = [copy.deepcopy(self.predictor) for _ in range(len(regime_edges) + 1)]
+        if not self.regime_edges:
+            self.regime_models = []
         self.default_rtt_s = default_rtt_s
         self.chunk_s = chunk_s
         self.session_scale = session_scale
@@ -172,7 +189,8 @@ class AbrEngine:
         # Floor the transfer time: a chunk can never arrive faster than 1 ms of payload.
         rate = size_bytes / max(download_s - rtt, 1e-3)
         x = self.features(state)
-        state.errors.append(math.log(rate) - self.predictor.predict_log(x))
+        model = self._model(state)
+        state.errors.append(math.log(rate) - model.predict_log(x))
         state.pending.append(x)
         if self.next_predictor is not None:
             self.next_predictor.learn_one(x, rate, state.context)
@@ -183,19 +201,41 @@ class AbrEngine:
             # payload rate of the k chunks that followed each feature snapshot.
             recent = list(state.log_rates)[-k:]
             target = k / sum(math.exp(-v) for v in recent)
-            self.predictor.learn_one(state.pending.popleft(), target, state.context)
+            pending = state.pending.popleft()
+            self.predictor.learn_one(pending, target, state.context)
+            regime = self._regime(state)
+            if regime is not None:
+                self.regime_models[regime].learn_one(pending, target, state.context)
         state.chunks += 1
         if buffer_s is not None:
             state.buffer_s = buffer_s
         if rung is not None:
             state.last_rung = rung
 
+    def _regime(self, state: SessionState) -> int | None:
+        """Volatility band of a session (None: no regimes, or too little history)."""
+        if not self.regime_edges or len(state.log_rates) < 4:
+            return None
+        rates = list(state.log_rates)
+        steps = [b - a for a, b in itertools.pairwise(rates)]
+        centre = sum(steps) / len(steps)
+        vol = math.sqrt(sum((v - centre) ** 2 for v in steps) / len(steps))
+        return sum(vol >= edge for edge in self.regime_edges)
+
+    def _model(self, state: SessionState) -> ThroughputPredictor:
+        """The predictor for this session: its regime's once warm, else the shared one."""
+        regime = self._regime(state)
+        if regime is None or self.regime_models[regime].n_learned < self.regime_min:
+            return self.predictor
+        return self.regime_models[regime]
+
     # -- deciding ----------------------------------------------------------
     def scenarios(self, state: SessionState, buffer_s: float) -> np.ndarray:
         """Payload-rate scenarios (bytes/s) for the next chunks, one per error quantile."""
         x = self.features(state, buffer_s)
-        mu = self.predictor.predict_log(x)
-        errors = self.predictor.error_quantiles(x)[self._level_index]
+        model = self._model(state)
+        mu = model.predict_log(x)
+        errors = model.error_quantiles(x)[self._level_index]
         if self.session_scale and len(state.errors) >= 2 and self.predictor.abs_error.n:
             # A session more volatile than the population gets proportionally wider scenarios.
             ratio = small_mean([abs(e) for e in state.errors]) / max(
@@ -208,6 +248,16 @@ class AbrEngine:
                 * float(np.clip(ratio, *self.session_clip)) ** self.session_scale
             )
         rates = np.exp(mu + errors)
+        if (
+            self.drop_guard
+            and self.next_predictor is None
+            and state.log_rates
+            and x["last"] - x["hmean5"] < math.log(self.drop_guard)
+            and x["last"] < mu
+        ):
+            per_chunk = np.repeat(rates[:, None], self.planner.horizon, axis=1)
+            per_chunk[:, 0] = np.exp(x["last"] + errors)
+            return per_chunk
         if self.first_shift and self.next_predictor is None:
             per_chunk = np.repeat(rates[:, None], self.planner.horizon, axis=1)
             per_chunk[:, 0] *= math.exp(self.first_shift)

@@ -176,6 +176,7 @@ class ThroughputPredictor:
         volatility_edges: Sequence[float] = (),
         features: Sequence[str] = FEATURES,
         band_feature: str = "std5",
+        quantile_window: int | None = None,
     ) -> None:
         self.forgetting = forgetting
         self.max_cov_trace = max_cov_trace
@@ -190,7 +191,15 @@ class ThroughputPredictor:
         self.weights = np.zeros(d)
         self.weights[self.features.index("hmean5")] = 1.0
         self.cov = np.eye(d) / ridge
-        self.quantiles = [stats.Quantile(q) for q in self.levels]
+        # Error quantiles over all errors seen (P2), or over the last ``quantile_window`` only
+        # (tracks a population whose volatility drifts, e.g. from one network type to another).
+        self.quantile_window = quantile_window
+        self.quantiles: list[stats.Quantile | stats.RollingQuantile] = [
+            stats.Quantile(q)
+            if quantile_window is None
+            else stats.RollingQuantile(q, quantile_window)
+            for q in self.levels
+        ]
         # Heteroscedastic errors: one quantile set per band of recent session volatility
         # ("std5"), used once the band has seen enough errors.
         self.volatility_edges = tuple(volatility_edges)
