@@ -56,6 +56,15 @@ class AbrEngine:
     request or event carries no RTT.
     """
 
+    # Class-level defaults of the options added after snapshots may have been taken: an engine
+    # unpickled from an older snapshot lacks these instance attributes and reads them here.
+    session_clip: tuple[float, float] = (0.5, 3.0)
+    level_weights: np.ndarray | None = None
+    drop_guard: float = 0.0
+    regime_edges: tuple[float, ...] = ()
+    regime_min: int = 200
+    regime_models: list[ThroughputPredictor] = []  # read-only fallback, never appended to
+
     def __init__(
         self,
         ladder_kbps: Sequence[float],

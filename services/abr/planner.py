@@ -47,6 +47,13 @@ class Plan:
 class MpcPlanner:
     """Exhaustive, vectorised MPC over ``horizon`` chunks (see the module docstring)."""
 
+    # Defaults of the options added after snapshots may have been taken (an unpickled older
+    # planner lacks the instance attributes and reads these).
+    terminal_value: TerminalValue | None = None
+    reveal: tuple[tuple[int, ...], ...] | None = None
+    end_taper_s: float = 0.0
+    first_switch_extra: float = 0.0
+
     def __init__(
         self,
         qoe: QoE,

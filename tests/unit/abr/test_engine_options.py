@@ -77,3 +77,16 @@ def test_quantile_window_forgets_old_errors():
     calm = np.ptp(windowed.error_quantiles()[[2, -1]])
     mixed = np.ptp(forever.error_quantiles()[[2, -1]])
     assert calm < 0.5 * mixed
+
+
+def test_a_snapshot_without_the_new_options_still_decides():
+    engine = AbrEngine(LADDER)
+    _feed(engine, "s", [2e6] * 10)
+    expected = engine.select("s", buffer_s=8.0, now=50.0).rung
+    # Strip the options added in this revision, as an older snapshot would lack them.
+    for name in ("session_clip", "level_weights", "drop_guard", "regime_edges", "regime_models"):
+        del engine.__dict__[name]
+    for name in ("terminal_value", "reveal", "end_taper_s", "first_switch_extra"):
+        del engine.planner.__dict__[name]
+    restored = AbrEngine.restore(engine.snapshot())
+    assert restored.select("s", buffer_s=8.0, now=50.0).rung == expected
