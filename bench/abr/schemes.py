@@ -59,6 +59,7 @@ class Variant:
     regime_edges: tuple[float, ...] = ()
     quantile_window: int | None = None
     drop_guard: float = 0.0
+    discount: float = 1.0
     warmup: bool = True
 
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
@@ -73,6 +74,7 @@ class Variant:
             reveal=self.reveal,
             end_taper_s=self.end_taper_s,
             first_switch_extra=self.first_switch_extra,
+            discount=self.discount,
             terminal_switch=self.terminal_switch,
             switch_weight=self.switch_weight,
             up_switch_weight=self.up_switch_weight,
@@ -372,6 +374,13 @@ ABLATION = (
         what="after a drop below 0.65x the 5-chunk harmonic mean, the first chunk's scenarios"
         " centred on the last rate",
         drop_guard=0.65,
+    ),
+    replace(
+        DEFAULT,
+        label="discount 0.9",
+        what="chunk t of the plan weighs 0.9^t (later chunks will be re-planned), the buffer"
+        " value 0.9^5",
+        discount=0.9,
     ),
     replace(
         DEFAULT,

@@ -51,6 +51,7 @@ def _simulate(
     chunk_s: float,
     cap_s: float,
     end_buffer: bool,
+    weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through simulate()
     n_s, n_t, n_r = download.shape
     n_moves = moves[n_t - 1] + 1
@@ -77,13 +78,13 @@ def _simulate(
                     for r in range(n_r):
                         stall, nb = _chunk(b, download[s, t, r], chunk, cap, update)
                         k = i * n_r + r
-                        reb[s, k] = rb + stall
+                        reb[s, k] = rb + stall * weights[t]
                         buf[s, k] = nb
             else:
                 # The same move goes on: the rung is the last digit of the sequence number.
                 for i in range(width):
                     stall, nb = _chunk(buf[s, i], download[s, t, i % n_r], chunk, cap, update)
-                    reb[s, i] = reb[s, i] + stall
+                    reb[s, i] = reb[s, i] + stall * weights[t]
                     buf[s, i] = nb
         if fresh:
             width *= n_r
@@ -97,13 +98,17 @@ def simulate(
     chunk_s: float,
     cap_s: float,
     end_buffer: bool,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stall seconds and end buffer, (scenarios x sequences) float32 each.
 
     ``download`` is (scenarios, chunks, rungs) float32 seconds; ``moves[t]`` is the
     move chunk ``t`` belongs to (non-decreasing from 0); ``end_buffer`` asks for the
-    buffer after the last chunk (else it is the buffer before it).
+    buffer after the last chunk (else it is the buffer before it); ``weights`` (one per
+    chunk, default 1) weigh each chunk's stall in the sum (a discount over the horizon).
     """
+    n_t = download.shape[1]
+    w = np.ones(n_t, np.float32) if weights is None else np.asarray(weights, np.float32)[:n_t]
     return _simulate(
         np.ascontiguousarray(download, dtype=np.float32),
         float(buffer_s),
@@ -111,6 +116,7 @@ def simulate(
         float(chunk_s),
         float(cap_s),
         bool(end_buffer),
+        np.ascontiguousarray(w),
     )
 
 
@@ -121,9 +127,11 @@ def simulate_numpy(
     chunk_s: float,
     cap_s: float,
     end_buffer: bool,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The same by numpy broadcasting (the reference the kernel is tested against)."""
     s, length, r = download.shape
+    w = np.ones(length, np.float32) if weights is None else np.asarray(weights, np.float32)
     buffer = np.full((s,), buffer_s, dtype=np.float32)
     rebuf = np.zeros((s,), dtype=np.float32)
     for t in range(length):
@@ -133,7 +141,7 @@ def simulate_numpy(
         b = buffer[..., None] if fresh else buffer
         stall = d - b
         np.maximum(stall, 0.0, out=stall)
-        rebuf = (rebuf[..., None] if fresh else rebuf) + stall
+        rebuf = (rebuf[..., None] if fresh else rebuf) + stall * w[t]
         if t < length - 1 or end_buffer:
             buffer = b - d
             np.maximum(buffer, 0.0, out=buffer)

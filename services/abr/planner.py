@@ -53,6 +53,7 @@ class MpcPlanner:
     reveal: tuple[tuple[int, ...], ...] | None = None
     end_taper_s: float = 0.0
     first_switch_extra: float = 0.0
+    discount: float = 1.0
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class MpcPlanner:
         reveal: tuple[tuple[int, ...], ...] | None = None,
         end_taper_s: float = 0.0,
         first_switch_extra: float = 0.0,
+        discount: float = 1.0,
     ) -> None:
         # Move blocking: rung moves may be held over several chunks, e.g. (1, 1, 2, 4) plans
         # 8 chunks with 4 free moves (6**4 sequences) instead of 6**8. By default two free
@@ -116,6 +118,10 @@ class MpcPlanner:
         self.end_taper_s = end_taper_s
         # Extra weight on the first move's switch only (hysteresis on the rung actually taken).
         self.first_switch_extra = first_switch_extra
+        # Per-chunk discount of the plan's terms (chunk t weighs discount**t, the buffer value
+        # discount**horizon): later chunks will be re-planned, so they count less (1: off).
+        self.discount = discount
+        self._chunk_w = (discount ** np.arange(self.horizon)).astype(np.float32)
         # A plan that ends on a rung the link cannot sustain owes a down-switch after the
         # horizon (and one that ends low owes an up-switch): charge ``terminal_switch`` times the
         # expected gap between the final rung and the rung each scenario's rate sustains.
@@ -144,7 +150,10 @@ class MpcPlanner:
             return cached
         u = self.qoe.utility
         r = self.n_rungs
-        counts = np.bincount(self._move_of[:length])
+        moves = np.asarray(self._move_of[:length])
+        chunk_w = self._weights()[:length].astype(float)
+        counts = np.bincount(moves, weights=chunk_w)
+        starts = [float(chunk_w[np.flatnonzero(moves == j)[0]]) for j in range(len(counts))]
         util = np.zeros(())
         smooth = np.zeros(())
         top = np.zeros((), dtype=int)
@@ -153,7 +162,7 @@ class MpcPlanner:
             shape = (1,) * j + (r,)
             uj = u.reshape(shape)
             util = util[..., None] + count * uj
-            smooth = smooth[..., None] + np.abs(uj - prev[..., None])
+            smooth = smooth[..., None] + starts[j] * np.abs(uj - prev[..., None])
             top = np.maximum(top[..., None], np.arange(r).reshape(shape))
             prev = np.broadcast_to(uj, smooth.shape)
         cached = (
@@ -164,6 +173,10 @@ class MpcPlanner:
         self._static[key] = cached
         return cached
 
+    def _weights(self) -> np.ndarray:
+        """Per-chunk weights of the plan's terms (ones unless discounted)."""
+        return self._chunk_w if self.discount != 1.0 else np.ones(self.horizon)
+
     def _rises(self, last: int, length: int) -> np.ndarray:
         """Sum of the up-switches' utility gains of every move sequence (flat), cached."""
         key = (last, length)
@@ -173,9 +186,12 @@ class MpcPlanner:
             r = self.n_rungs
             rise = np.zeros(())
             prev = np.full((), u[last])
-            for j in range(len(np.bincount(self._move_of[:length]))):
+            moves = np.asarray(self._move_of[:length])
+            chunk_w = self._weights()[:length].astype(float)
+            for j in range(len(np.bincount(moves))):
                 uj = u.reshape((1,) * j + (r,))
-                rise = rise[..., None] + np.maximum(uj - prev[..., None], 0.0)
+                start = float(chunk_w[np.flatnonzero(moves == j)[0]])
+                rise = rise[..., None] + start * np.maximum(uj - prev[..., None], 0.0)
                 prev = np.broadcast_to(uj, rise.shape)
             cached = self._rise[key] = rise.ravel().astype(np.float32)
         return cached
@@ -226,7 +242,13 @@ class MpcPlanner:
         # spends most of a decision on per-operation overhead. The end buffer is only needed
         # when it carries a terminal value.
         rebuf, buffer = mpc_kernel.simulate(
-            download, buffer_s, self._moves[:length], self.chunk_s, self.buffer_cap_s, terminal
+            download,
+            buffer_s,
+            self._moves[:length],
+            self.chunk_s,
+            self.buffer_cap_s,
+            terminal,
+            None if self.discount == 1.0 else self._chunk_w,
         )
         w32 = w.astype(np.float32)
         exp_rebuf = w32 @ rebuf.reshape(s, -1)
@@ -260,7 +282,7 @@ class MpcPlanner:
                     cap_s = min(cap_s, self.end_taper_s * chunks_after)
                 kept = np.minimum(left, np.float32(cap_s))
             if self.terminal_value is None:
-                value = value + self.terminal_weight * (w32 @ kept)
+                value = value + (self.terminal_weight * self.discount**length) * (w32 @ kept)
         if terminal and self.terminal_switch:
             value = value - self.terminal_switch * self._terminal_gap(
                 sizes, per_chunk[:, -1], w, util.size

@@ -41,3 +41,16 @@ def test_stalls_and_buffer_cap_by_hand() -> None:
     # (1,1): 2 s stall on chunk 0 (buffer 0 + 4), then 8 s stall on chunk 1, ends at 4.
     assert rebuf.tolist() == [[0.0, 0.0, 2.0, 10.0]]
     assert left.tolist() == [[12.0, 4.0, 7.0, 4.0]]
+
+
+def test_chunk_weights_discount_the_stalls_like_the_reference():
+    rng = np.random.default_rng(7)
+    download = rng.uniform(0.5, 9.0, size=(3, 5, 6)).astype(np.float32)
+    moves = np.array([0, 1, 2, 2, 2])
+    w = (0.8 ** np.arange(5)).astype(np.float32)
+    plain = simulate(download, 3.0, moves, 4.0, 60.0, True)
+    weighted = simulate(download, 3.0, moves, 4.0, 60.0, True, w)
+    reference = simulate_numpy(download, 3.0, moves, 4.0, 60.0, True, w)
+    assert np.array_equal(weighted[0], reference[0]) and np.array_equal(weighted[1], reference[1])
+    assert np.array_equal(weighted[1], plain[1])  # the buffer is not discounted
+    assert (weighted[0] <= plain[0]).all() and (weighted[0] < plain[0]).any()

@@ -127,3 +127,23 @@ def test_scenario_tree_between_open_and_closed_loop():
     assert one.rung == opened.rung  # a single group reveals nothing: open loop
     tree = MpcPlanner(qoe, reveal=((0, 1), (2,), (3, 4))).plan(**kwargs)
     assert opened.rung <= tree.rung <= closed.rung
+
+
+def test_discount_one_is_the_plain_planner_and_discount_changes_plans():
+    rng = np.random.default_rng(5)
+    plain = MpcPlanner(QoE.linear(LADDER))
+    same = MpcPlanner(QoE.linear(LADDER), discount=1.0)
+    heavy = MpcPlanner(QoE.linear(LADDER), discount=0.5)
+    changed = 0
+    for _ in range(100):
+        kwargs: dict[str, Any] = dict(
+            buffer_s=float(rng.uniform(0, 30)),
+            last_rung=int(rng.integers(6)),
+            sizes=SIZES,
+            rates=np.exp(rng.normal(np.log(2e5), 0.6, size=5)),
+            rtt_s=0.08,
+        )
+        a = plain.plan(**kwargs)
+        assert same.plan(**kwargs).scores == a.scores
+        changed += heavy.plan(**kwargs).rung != a.rung
+    assert changed > 0
