@@ -198,7 +198,7 @@ class AbrEngine:
         # Floor the transfer time: a chunk can never arrive faster than 1 ms of payload.
         rate = size_bytes / max(download_s - rtt, 1e-3)
         x = self.features(state)
-        model = self._model(state)
+        model = self._model(state) if self.regime_models else self.predictor
         state.errors.append(math.log(rate) - model.predict_log(x))
         state.pending.append(x)
         if self.next_predictor is not None:
@@ -242,7 +242,7 @@ class AbrEngine:
     def scenarios(self, state: SessionState, buffer_s: float) -> np.ndarray:
         """Payload-rate scenarios (bytes/s) for the next chunks, one per error quantile."""
         x = self.features(state, buffer_s)
-        model = self._model(state)
+        model = self._model(state) if self.regime_models else self.predictor
         mu = model.predict_log(x)
         errors = model.error_quantiles(x)[self._level_index]
         if self.session_scale and len(state.errors) >= 2 and self.predictor.abs_error.n:

@@ -108,7 +108,12 @@ def simulate(
     chunk, default 1) weigh each chunk's stall in the sum (a discount over the horizon).
     """
     n_t = download.shape[1]
-    w = np.ones(n_t, np.float32) if weights is None else np.asarray(weights, np.float32)[:n_t]
+    if weights is None:
+        w = _ONES.get(n_t)
+        if w is None:
+            w = _ONES[n_t] = np.ones(n_t, np.float32)
+    else:
+        w = np.ascontiguousarray(weights[:n_t], dtype=np.float32)
     return _simulate(
         np.ascontiguousarray(download, dtype=np.float32),
         float(buffer_s),
@@ -116,8 +121,12 @@ def simulate(
         float(chunk_s),
         float(cap_s),
         bool(end_buffer),
-        np.ascontiguousarray(w),
+        w,
     )
+
+
+# Unit stall weights per horizon length, made once (the undiscounted planner's every call).
+_ONES: dict[int, np.ndarray] = {}
 
 
 def simulate_numpy(
