@@ -169,10 +169,15 @@ class ChurnModel:
     labels also cost 0.004 AUC (``bench/results/churn_ablation.md``).
 
     History: every snapshot first goes through ``history``
-    (:class:`~services.churn.history.FeatureHistory`), which adds the user's
-    14-day means of the viewing drop, level and rebuffering. The hazard of the
-    next weeks reads those periods, and a snapshot holds only today's values
-    (bench, 10,000 users, seed 1: AUC 0.6296 -> 0.6323).
+    (:class:`~services.churn.history.FeatureHistory`), which can add the user's
+    14-day means of a few snapshot features. It is off by default. The hazard
+    of the next weeks reads how the whole billing period went, and the features
+    service now computes that period itself from its event-time buckets
+    (``services.features.period``: 14-day means of the daily viewing decline,
+    level and rebuffering). With those, the history's means of today's
+    snapshot values only added collinear noise (emulated, seed 1: 0.6380
+    without, 0.6359 with; seed 2: 0.6344 without, 0.6324 with;
+    ``bench/results/churn_ablation.md``).
 
     Reads (:meth:`risk`, :meth:`at_risk`, :meth:`metrics`) never mutate.
 
@@ -223,12 +228,13 @@ class ChurnModel:
         self._settled: list[tuple[float, int, Labelled[Any]]] = []  # long horizon, not yet used
         self._train: list[tuple[float, int, Labelled[Any]]] = []  # short horizon, not yet learned
         self._seq = 0
-        # Each snapshot is read with its user's recent days (``history=FeatureHistory(())`` adds nothing).
-        self.history = FeatureHistory() if history is None else history
+        # Off by default: the features service's billing-period means supersede it (see the class
+        # docstring); ``history=FeatureHistory()`` turns it back on.
+        self.history = FeatureHistory(()) if history is None else history
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Snapshots written before the feature history start one empty: it fills as snapshots come.
-        state.setdefault("history", FeatureHistory())
+        state.setdefault("history", FeatureHistory(()))
         self.__dict__.update(state)
 
     # -- learning ----------------------------------------------------------

@@ -62,7 +62,10 @@ def test_missing_feature_adds_no_mean() -> None:
 
 
 def test_churn_model_reads_snapshots_with_their_history_and_forgets_cancelled_users() -> None:
-    m = ChurnModel(labeler=DelayedLabeler(horizon_s=30 * DAY_S))
+    off = ChurnModel(labeler=DelayedLabeler(horizon_s=30 * DAY_S))  # the default: no history
+    off.observe("u", 0.0, drop(0.3))
+    assert set(off._users["u"].features) == set(drop(0.3))
+    m = ChurnModel(labeler=DelayedLabeler(horizon_s=30 * DAY_S), history=FeatureHistory())
     for d in range(3):
         m.observe("u", d * DAY_S, drop(0.3 * d))
     assert abs(m._users["u"].features["minutes_drop_7d_mean14d"] - 0.3) < 1e-12
