@@ -177,7 +177,17 @@ class AbrEngine:
         """Model features for a session's next chunk (read-only)."""
         prior = self.predictor.prior(state.context)
         level = state.buffer_s if buffer_s is None else buffer_s
-        return chunk_features(list(state.log_rates), prior, level)
+        return chunk_features(list(state.log_rates), prior, level, self._needs_extras())
+
+    def _needs_extras(self) -> bool:
+        """Whether any of the engine's models reads the whole-history feature summaries."""
+        needs = self.__dict__.get("_extras")  # cached; absent in snapshots of older engines
+        if needs is None:
+            models = [self.predictor, *self.regime_models]
+            if self.next_predictor is not None:
+                models.append(self.next_predictor)
+            needs = self.__dict__["_extras"] = any(m.needs_extras for m in models)
+        return bool(needs)
 
     def observe_chunk(
         self,

@@ -66,15 +66,21 @@ def small_mean(values: Sequence[float]) -> float:
     return float(np.mean(values))
 
 
-def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) -> dict[str, float]:
+def chunk_features(
+    log_rates: Sequence[float], prior: float, buffer_s: float, extras: bool = True
+) -> dict[str, float]:
     """Features for the next chunk from a session's past log payload rates (oldest first).
 
     Missing lags fall back to the most recent known value, then to the prior,
-    so a cold session reads as "the population prior, repeated".
+    so a cold session reads as "the population prior, repeated". ``extras``
+    False leaves out ``EXTRA_FEATURES`` (summaries of the whole history that
+    the default model does not read: a third of a decision's feature cost).
 
     >>> f = chunk_features([], prior=12.0, buffer_s=0.0)
     >>> f["last"], f["hmean5"], f["fresh"]
     (12.0, 12.0, 1.0)
+    >>> sorted(set(f) - set(chunk_features([], 12.0, 0.0, extras=False))) == sorted(EXTRA_FEATURES)
+    True
     """
     recent = list(log_rates[-5:])
     n = len(log_rates)
@@ -82,7 +88,6 @@ def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) ->
         recent[-k] if k <= len(recent) else (recent[0] if recent else prior) for k in range(1, 6)
     ]
     if recent:
-        inv_all = [math.exp(-v) for v in log_rates]
         # Plain math on <= 5 floats: numpy's per-call overhead would dominate the decision path.
         k = len(recent)
         hmean = -math.log(sum(math.exp(-v) for v in recent) / k)
@@ -90,15 +95,10 @@ def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) ->
         low = min(recent)
         centre = sum(recent) / k
         spread = math.sqrt(sum((v - centre) ** 2 for v in recent) / k) if k > 1 else 0.0
-        high = max(recent)
-        hmean_all = -math.log(sum(inv_all) / n)
-        ewma = log_rates[0]
-        for v in log_rates:
-            ewma += 0.4 * (v - ewma)
     else:
-        hmean = mean_all = low = high = hmean_all = ewma = prior
+        hmean = mean_all = low = prior
         spread = 0.0
-    return {
+    x = {
         "bias": 1.0,
         "last": lags[0],
         "lag2": lags[1],
@@ -112,12 +112,23 @@ def chunk_features(log_rates: Sequence[float], prior: float, buffer_s: float) ->
         "prior": prior,
         "fresh": 1.0 / (1.0 + n),
         "buffer": min(buffer_s, 60.0) / 60.0,
-        "max5": high,
-        "hmean_all": hmean_all,
-        "ewma": ewma,
-        "drop": min(lags[0] - hmean, 0.0),
-        "rise": max(lags[0] - hmean, 0.0),
     }
+    if not extras:
+        return x
+    if recent:
+        high = max(recent)
+        hmean_all = -math.log(sum(math.exp(-v) for v in log_rates) / n)
+        ewma = log_rates[0]
+        for v in log_rates:
+            ewma += 0.4 * (v - ewma)
+    else:
+        high = hmean_all = ewma = prior
+    x["max5"] = high
+    x["hmean_all"] = hmean_all
+    x["ewma"] = ewma
+    x["drop"] = min(lags[0] - hmean, 0.0)
+    x["rise"] = max(lags[0] - hmean, 0.0)
+    return x
 
 
 class PopulationPrior:
@@ -217,6 +228,12 @@ class ThroughputPredictor:
         self.low = math.inf
         self.high = -math.inf
 
+    @property
+    def needs_extras(self) -> bool:
+        """Whether this model reads any of ``EXTRA_FEATURES`` (as a feature or its band key)."""
+        banded = bool(self.volatility_edges) and self.band_feature in EXTRA_FEATURES
+        return banded or any(f in EXTRA_FEATURES for f in self.features)
+
     def vector(self, x: Mapping[str, float]) -> np.ndarray:
         """Feature dict -> vector in the model's fixed order (missing features read as 0)."""
         get = x.get
@@ -228,7 +245,10 @@ class ThroughputPredictor:
 
     def predict_log(self, x: Mapping[str, float]) -> float:
         """Point prediction of the next chunk's log payload rate (log bytes/s)."""
-        raw = float(self.weights @ self.vector(x))
+        return self._predict_log_v(self.vector(x))
+
+    def _predict_log_v(self, v: np.ndarray) -> float:
+        raw = float(self.weights @ v)
         if self.n_learned:
             return min(max(raw, self.low - 1.0), self.high + 1.0)
         return raw
@@ -273,7 +293,7 @@ class ThroughputPredictor:
             raise ValueError(f"throughput must be positive and finite, got {y}")
         target = math.log(y)
         v = self.vector(x)
-        error = target - self.predict_log(x)
+        error = target - self._predict_log_v(v)
         if self.n_learned:
             for q in self.quantiles:
                 q.update(error)
