@@ -98,6 +98,7 @@ class EngagementTracker:
             st.dropped_late += 1
             return None
         st.remember(ev.event_id)
+        st.grow(self.ring)  # a state from a shorter-ring configuration keeps its days
         if late:
             st.dropped_late += 1
             self._subscription(st, ev, None)

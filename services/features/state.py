@@ -94,6 +94,30 @@ class UserEngagement:
             recent_set=set(),
         )
 
+    def grow(self, ring: int) -> None:
+        """Widen the ring to ``ring`` slots in place, keeping every day it holds (a state
+        written under a shorter ring, e.g. before the billing-period features, keeps its days).
+
+        >>> s = UserEngagement.empty("u1", ring=3, max_ids=4)
+        >>> s.counts[0, s.slot_for(10)] = 5.0
+        >>> s.grow(7)
+        >>> s.ring, int(s.days[10 % 7]), float(s.counts[0, 10 % 7])
+        (7, 10, 5.0)
+        """
+        if ring <= self.ring:
+            return
+        days = np.full(ring, -1, dtype=np.int64)
+        counts = np.zeros((N_COUNTERS, ring), dtype=np.float64)
+        genres: list[set[str]] = [set() for _ in range(ring)]
+        devices: list[set[str]] = [set() for _ in range(ring)]
+        for old in np.flatnonzero(self.days >= 0).tolist():
+            new = int(self.days[old]) % ring
+            days[new] = self.days[old]
+            counts[:, new] = self.counts[:, old]
+            genres[new], devices[new] = self.genres[old], self.devices[old]
+        self.ring, self.days, self.counts = ring, days, counts
+        self.genres, self.devices = genres, devices
+
     def slot_for(self, day: int) -> int:
         """The ring slot holding ``day``, recycling the slot if it held an older day."""
         slot = day % self.ring

@@ -152,3 +152,23 @@ def test_the_scalar_and_vectorised_paths_agree_on_random_rings() -> None:
         assert period_values(days[i], counts[i], float(begin[i]), now) == pytest.approx(
             rows[i].tolist(), rel=1e-9, abs=1e-12
         )
+
+
+def test_a_state_written_under_the_old_31_day_ring_grows_and_keeps_its_days() -> None:
+    tr = EngagementTracker()
+    minutes = {d: 20.0 + d for d in range(170, 200)}
+    old = UserEngagement.empty("u1", ring=31, max_ids=1024)  # the ring before the period features
+    old.first_time = 170 * DAY_S + 10 * H
+    old.max_time = 199 * DAY_S + 10 * H
+    for d, m in minutes.items():
+        old.counts[S.WATCH_S, old.slot_for(d)] += m * 60.0
+    st = UserEngagement.from_bytes(old.to_bytes())
+    assert st.ring == 31
+    tr.apply(st, watch("today", 200 * DAY_S + 10 * H, 5.0))
+    assert st.ring == tr.ring
+    minutes[200] = 5.0
+    fresh = viewer(tr, minutes)
+    now = 200 * DAY_S + 23 * H
+    for name in PERIOD_NAMES:
+        assert tr.features(st, now)[name] == pytest.approx(tr.features(fresh, now)[name])
+    assert tr.features(st, now)[DECLINE] > 0.0
