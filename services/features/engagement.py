@@ -257,6 +257,9 @@ class EngagementTracker:
         ]
         if not due:
             return []
+        # One matrix needs one ring size (states restored from a shorter ring grow here).
+        for st in due:
+            st.grow(self.ring)
         rows = feature_matrix(due, now, self._window_lut, self.plan_tiers).tolist()
         out = []
         for st, row in zip(due, rows, strict=True):

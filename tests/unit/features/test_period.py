@@ -172,3 +172,8 @@ def test_a_state_written_under_the_old_31_day_ring_grows_and_keeps_its_days() ->
     for name in PERIOD_NAMES:
         assert tr.features(st, now)[name] == pytest.approx(tr.features(fresh, now)[name])
     assert tr.features(st, now)[DECLINE] > 0.0
+    # The daily tick takes old-ring and new-ring states together.
+    idle = UserEngagement.from_bytes(old.to_bytes())
+    idle.subscribed = True
+    snaps = tr.tick_many([idle, fresh], now)
+    assert len(snaps) == 2 and idle.ring == tr.ring
