@@ -135,45 +135,40 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 return code
             return grpc.StatusCode.UNKNOWN if exc is not None else grpc.StatusCode.OK
 
-        if handler.unary_unary:
-            inner_uu = handler.unary_unary
-
-            async def unary_unary(request: Any, context: Any) -> Any:
+        def awaited(
+            inner: Callable[[Any, Any], Awaitable[Any]], counting: bool
+        ) -> Callable[[Any, Any], Awaitable[Any]]:
+            # A handler that is one awaitable: a unary call, or a stream handler that reads and
+            # writes on its context (then ``counting`` counts the messages it writes).
+            async def handle(request: Any, context: Any) -> Any:
                 started.inc()
                 t0 = time.perf_counter()
                 exc: BaseException | None = None
                 try:
-                    return await inner_uu(request, context)
+                    return await inner(
+                        request, _CountingContext(context, sent) if counting else context
+                    )
                 except BaseException as e:
                     exc = e
                     raise
                 finally:
                     done(code_of(context, exc), t0)
 
+            return handle
+
+        if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
+                awaited(handler.unary_unary, counting=False),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream:
             inner_ss = handler.stream_stream
             if inspect.iscoroutinefunction(inner_ss):
-                # A handler that reads and writes on the context itself (no generator hop per
-                # message: measured 0.30 against 0.34 ms of server CPU per streamed message).
-                async def stream_rw(requests: AsyncIterator[Any], context: Any) -> None:
-                    started.inc()
-                    t0 = time.perf_counter()
-                    exc: BaseException | None = None
-                    try:
-                        await inner_ss(requests, _CountingContext(context, sent))
-                    except BaseException as e:
-                        exc = e
-                        raise
-                    finally:
-                        done(code_of(context, exc), t0)
-
+                # Reading and writing on the context saves the generator hop per message
+                # (measured 0.30 against 0.34 ms of server CPU per streamed message).
                 return grpc.stream_stream_rpc_method_handler(
-                    stream_rw,
+                    awaited(inner_ss, counting=True),
                     request_deserializer=handler.request_deserializer,
                     response_serializer=handler.response_serializer,
                 )
