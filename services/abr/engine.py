@@ -108,9 +108,11 @@ class AbrEngine:
         self.drop_guard = drop_guard
         self.regime_edges = tuple(regime_edges)
         self.regime_min = regime_min
-        self.regime_models = [copy.deepcopy(self.predictor) for _ in range(len(regime_edges) + 1)]
-        if not self.regime_edges:
-            self.regime_models = []
+        self.regime_models = (
+            [copy.deepcopy(self.predictor) for _ in range(len(self.regime_edges) + 1)]
+            if self.regime_edges
+            else []
+        )
         self.default_rtt_s = default_rtt_s
         self.chunk_s = chunk_s
         self.session_scale = session_scale
