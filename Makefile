@@ -122,6 +122,10 @@ bench-abr: $(VENV)/.installed ## ABR QoE on the Pensieve trace sets vs BBA, rate
 bench-churn: $(VENV)/.installed ## churn AUC with delayed labels vs oracle and a hindsight batch model
 	$(PY) -m bench.churn $(ARGS)
 
+.PHONY: bench-churn-emulate
+bench-churn-emulate: $(VENV)/.installed ## churn feature sets compared in minutes on one cached run's labelled snapshots (SEED=1)
+	$(PY) -m bench.churn.emulate --seed $(or $(SEED),0) --records .local/churn_records_s$(or $(SEED),0).pkl $(ARGS)
+
 .PHONY: bench-e2e
 bench-e2e: kafka-up ## the full stack under a growing simulated audience until a latency or lag bound breaks
 	$(PY) -m bench.e2e --bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)

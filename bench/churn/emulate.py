@@ -106,13 +106,18 @@ def _period_means(pop: Population, user: np.ndarray, time: np.ndarray) -> np.nda
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print one JSON object per feature set: its emulated AUC on the evaluation part."""
+    """Emulated AUC of each feature set on the evaluation part: a report, then one JSON line."""
     ap = argparse.ArgumentParser(prog="python -m bench.churn.emulate", description=__doc__)
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--records", type=Path, required=True, help="cache of the run's records")
+    ap.add_argument("--out", type=Path, default=Path("bench/results"), help="report directory")
     args = ap.parse_args(argv)
+    if args.days < 100:
+        # The evaluation part starts near day 49, and every refit needs snapshots whose 30-day
+        # label closed (32 days old): shorter runs leave the first evaluation days nothing.
+        ap.error(f"--days must be at least 100 for 30-day labels, got {args.days}")
     rec = capture(args.users, args.days, args.seed, args.records)
     a, test, names = rec["arrays"], rec["test"], rec["names"]
     p = np.array(
@@ -128,11 +133,23 @@ def main(argv: list[str] | None = None) -> None:
         "ceiling: + the true 14-day driver means and true relevance": np.hstack([p, true]),
     }
     y = a["label"]
+    aucs: dict[str, float] = {}
     for name, x in sets.items():
         s = a["served"] if x is None else emulate(x, a["time"], y, test)
-        auc = roc_auc_score(y[test], s[test])
-        print(json.dumps({"seed": args.seed, "features": name, "auc": round(float(auc), 4)}))
-        print(f"[emulate] {name}: {auc:.4f}", file=sys.stderr, flush=True)
+        aucs[name] = round(float(roc_auc_score(y[test], s[test])), 4)
+        print(f"[emulate] {name}: {aucs[name]:.4f}", file=sys.stderr, flush=True)
+    rows = "\n".join(f"| {name} | {auc:.4f} |" for name, auc in aucs.items())
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = args.out / f"churn_emulate_s{args.seed}.md"
+    report.write_text(
+        f"# Churn feature sets, emulated (seed {args.seed}, {args.users} users, {args.days} days)"
+        f"\n\nCommand: `python -m bench.churn.emulate --users {args.users} --days {args.days}"
+        f" --seed {args.seed} --records {args.records}`. The online protocol replayed on the"
+        " run's labelled snapshots (see the module docstring); AUC on the evaluation part.\n\n"
+        f"| feature set | AUC |\n|---|---|\n{rows}\n"
+    )
+    print(f"[emulate] report written to {report}", file=sys.stderr, flush=True)
+    print(json.dumps({"seed": args.seed, "users": args.users, "days": args.days, "auc": aucs}))
 
 
 if __name__ == "__main__":
