@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bench.abr.service_policy import ServicePolicy
+from bench.abr.service_policy import ServicePolicy, observe
 from bench.abr.simulator import RTT_MS, ChunkResult, Player, chunk_reward
 from bench.abr.traces import Trace, Video
 from services.abr.engine import AbrEngine
@@ -55,15 +55,7 @@ def _play_out(
         last = rung
         if obs.end_of_video:
             return total
-        engine.observe_chunk(
-            session,
-            size_bytes=obs.size_bytes,
-            download_s=obs.delay_ms / 1000.0,
-            rtt_s=RTT_MS / 1000.0,
-            buffer_s=obs.buffer_s,
-            rung=obs.rung,
-            now=0.0,
-        )
+        observe(engine, session, obs, 0.0)
         if step == depth - 1:
             break
         start = video.n_chunks - obs.remaining

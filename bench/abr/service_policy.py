@@ -11,6 +11,19 @@ from bench.abr.traces import Video
 from services.abr.engine import AbrEngine
 
 
+def observe(engine: AbrEngine, session: str, obs: ChunkResult, now: float) -> None:
+    """Feed one simulated chunk download to the engine, as the service's chunk event would."""
+    engine.observe_chunk(
+        session,
+        size_bytes=obs.size_bytes,
+        download_s=obs.delay_ms / 1000.0,
+        rtt_s=RTT_MS / 1000.0,
+        buffer_s=obs.buffer_s,
+        rung=obs.rung,
+        now=now,
+    )
+
+
 class ServicePolicy:
     """Simulator policy backed by an AbrEngine; records in-process decision latencies."""
 
@@ -33,15 +46,7 @@ class ServicePolicy:
     def choose(self, obs: ChunkResult, video: Video) -> int:
         """Feed the chunk-downloaded event, then ask for the next rung (timed)."""
         self.clock += (obs.delay_ms + obs.sleep_ms) / 1000.0
-        self.engine.observe_chunk(
-            self.session,
-            size_bytes=obs.size_bytes,
-            download_s=obs.delay_ms / 1000.0,
-            rtt_s=RTT_MS / 1000.0,
-            buffer_s=obs.buffer_s,
-            rung=obs.rung,
-            now=self.clock,
-        )
+        observe(self.engine, self.session, obs, self.clock)
         if obs.end_of_video:
             return obs.rung
         start = video.n_chunks - obs.remaining

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.abr.rollout import _clone
-from bench.abr.service_policy import ServicePolicy
+from bench.abr.service_policy import ServicePolicy, observe
 from bench.abr.simulator import DEFAULT_RUNG, RTT_MS, Player, chunk_reward
 from bench.abr.traces import Trace, Video, load_trace_dir, load_video
 from services.abr.engine import AbrEngine
@@ -89,15 +89,7 @@ def play_fork(
         total += chunk_reward(video.bitrates_kbps, rung, last, obs.rebuffer_s)
         last = rung
         buffer = obs.buffer_s
-        engine.observe_chunk(
-            session,
-            size_bytes=obs.size_bytes,
-            download_s=obs.delay_ms / 1000.0,
-            rtt_s=RTT_MS / 1000.0,
-            buffer_s=obs.buffer_s,
-            rung=obs.rung,
-            now=0.0,
-        )
+        observe(engine, session, obs, 0.0)
     return total + _bootstrap(engine, buffer, band)
 
 
