@@ -61,8 +61,12 @@ def write_report(
     decision_p99_ms: float,
     command: str,
     notes: list[str],
+    shortfall: list[str] | None = None,
 ) -> None:
-    """Write ``abr.md``: headline table, published comparison, per-scheme stats, ablation, notes."""
+    """Write ``abr.md``: headline table, published comparison, per-scheme stats, ablation, notes.
+
+    ``shortfall`` (from :func:`shortfall_lines`) is the per-trace view of the gap to the optimum.
+    """
     lines = [
         "# ABR benchmark: Pensieve trace sets",
         "",
@@ -113,6 +117,8 @@ def write_report(
                 f"| {s} | {scheme} | {st['qoe']:.2f} | {st['kbps']:.0f} | "
                 f"{st['rebuffer_s']:.2f} | {st['switches']:.1f} |"
             )
+    if shortfall:
+        lines += ["", "## Where the service's shortfall sits (per trace)", "", *shortfall]
     if ablation:
         lines += ["", "## Ablation: every idea measured", ""]
         cols = ["warm-up (train)", *sets]
@@ -132,3 +138,47 @@ def write_report(
     lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     lines += ["", "![QoE CDFs](abr_qoe_cdf.png)", ""]
     path.write_text("\n".join(lines))
+
+
+def shortfall_lines(
+    per_trace: dict[str, dict[str, list[float]]], names: dict[str, list[str]], k: int = 5
+) -> list[str]:
+    """Markdown: per set, the ``k`` traces where the service falls furthest below the optimum.
+
+    A set's mean can hinge on one trace: an outage below the lowest rung stalls every scheme that
+    did not bank buffer before it, and when it starts depends on each scheme's own download
+    timing. Empty when the optimum was not computed.
+
+    >>> per = {"s": {"service": [10.0, -20.0, 30.0], "optimal": [12.0, 60.0, 31.0],
+    ...              "robust_mpc": [9.0, -50.0, 29.0], "rate_based": [8.0, 50.0, 25.0]}}
+    >>> lines = shortfall_lines(per, {"s": ["a", "b", "c"]}, k=1)
+    >>> lines[2]
+    '| s | b | -20.00 | 60.00 | -50.00 | 50.00 | 80.00 |'
+    >>> lines[-1]
+    'Without its worst trace the service mean of s is 20.00 (all traces: 6.67).'
+    """
+    rows: list[str] = []
+    means: list[str] = []
+    for s, schemes in per_trace.items():
+        if "optimal" not in schemes or "service" not in schemes:
+            continue
+        svc = np.asarray(schemes["service"])
+        gap = np.asarray(schemes["optimal"]) - svc
+        order = np.argsort(-gap, kind="stable")[:k]
+        if not rows:
+            rows += [
+                "| set | trace | service | optimal | robust_mpc | rate_based | optimal - service |",
+                "|---|---|---|---|---|---|---|",
+            ]
+        for i in order:
+            cells = [
+                _fmt(schemes[c][i]) if c in schemes else "-"
+                for c in ("service", "optimal", "robust_mpc", "rate_based")
+            ]
+            rows.append(f"| {s} | {names[s][i]} | " + " | ".join(cells) + f" | {_fmt(gap[i])} |")
+        rest = np.delete(svc, order[0])
+        means.append(
+            f"Without its worst trace the service mean of {s} is {_fmt(float(rest.mean()))}"
+            f" (all traces: {_fmt(float(svc.mean()))})."
+        )
+    return [*rows, "", *means] if rows else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.abr.probes import AveragingPlanner, ConditionalEngine, RecordingPredictor
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
 from services.abr.predictor import FEATURES, RICH_FEATURES, ThroughputPredictor
@@ -61,9 +62,35 @@ class Variant:
     drop_guard: float = 0.0
     discount: float = 1.0
     warmup: bool = True
+    # Probes (bench/abr/probes.py): neighbour-conditioned error quantiles over the k nearest
+    # snapshots (0: off) mixed in at ``conditional_blend``; planners voting with their values,
+    # one per (terminal weight, switch weight) multiplier pair (empty: the one planner).
+    conditional_k: int = 0
+    conditional_blend: float = 1.0
+    vote: tuple[tuple[float, float], ...] = ()
 
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
         """A fresh engine for this configuration."""
+        engine = self._engine(ladder_kbps)
+        if self.vote:
+            engine.planner = AveragingPlanner(  # type: ignore[assignment]  # duck-typed planner
+                [
+                    replace(
+                        self,
+                        vote=(),
+                        terminal_weight=self.terminal_weight * t,
+                        switch_weight=self.switch_weight * s,
+                    )
+                    ._engine(ladder_kbps)
+                    .planner
+                    for t, s in self.vote
+                ]
+            )
+        if isinstance(engine, ConditionalEngine):
+            engine.k, engine.blend = self.conditional_k, self.conditional_blend
+        return engine
+
+    def _engine(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
         planner = MpcPlanner(
             QoE.linear(ladder_kbps),
             blocks=self.blocks,
@@ -84,10 +111,10 @@ class Variant:
                 self.terminal_weight / 0.3, self.terminal_rung_scale
             ),
         )
-        return AbrEngine(
+        return (ConditionalEngine if self.conditional_k else AbrEngine)(
             ladder_kbps,
             planner=planner,
-            predictor=ThroughputPredictor(
+            predictor=(RecordingPredictor if self.conditional_k else ThroughputPredictor)(
                 forgetting=self.forgetting,
                 volatility_edges=self.volatility_edges,
                 features=self.features,
@@ -381,6 +408,32 @@ ABLATION = (
         what="chunk t of the plan weighs 0.9^t (later chunks will be re-planned), the buffer"
         " value 0.9^5",
         discount=0.9,
+    ),
+    replace(
+        DEFAULT,
+        label="conditional quantiles",
+        what="scenario errors = quantiles of the errors of the 200 nearest past snapshots"
+        " (last rates against their harmonic mean, volatility, level, age; bench/abr/probes.py)",
+        conditional_k=200,
+    ),
+    replace(
+        DEFAULT,
+        label="conditional, half",
+        what="the mean of those and the global error quantiles",
+        conditional_k=200,
+        conditional_blend=0.5,
+    ),
+    replace(
+        DEFAULT,
+        label="vote: terminal",
+        what="first rung by the mean per-rung value of 3 planners, terminal weight x0.8 / 1 / 1.2",
+        vote=((0.8, 1.0), (1.0, 1.0), (1.2, 1.0)),
+    ),
+    replace(
+        DEFAULT,
+        label="vote: switch",
+        what="... of 3 planners, switch weight x0.85 / 1 / 1.15",
+        vote=((1.0, 0.85), (1.0, 1.0), (1.0, 1.15)),
     ),
     replace(
         DEFAULT,

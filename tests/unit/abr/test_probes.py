@@ -1,0 +1,102 @@
+"""The bench's HSDPA probes: neighbour-conditioned error quantiles, planner votes, shortfall table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench.abr.probes import AveragingPlanner, ConditionalEngine, RecordingPredictor
+from bench.abr.report import shortfall_lines
+from bench.abr.schemes import DEFAULT
+from services.abr.planner import MpcPlanner
+from services.abr.predictor import chunk_features
+from services.abr.qoe import QoE
+
+LADDER = (300, 750, 1200, 1850, 2850, 4300)
+
+
+def _snapshot(rates: list[float]) -> dict[str, float]:
+    return chunk_features([math.log(r) for r in rates], prior=math.log(2e5), buffer_s=10.0)
+
+
+def test_recording_predictor_keeps_the_error_it_learned_from_and_wraps() -> None:
+    p = RecordingPredictor(capacity=3)
+    x = _snapshot([2e5] * 5)
+    p.learn_one(x, 2e5)  # the first update has no prediction to score: nothing recorded
+    assert p.recorded == 0
+    for y in (3e5, 1e5, 2e5, 4e5):
+        expected = math.log(y) - p.predict_log(x)
+        p.learn_one(x, y)
+        assert p.errors[(p.recorded - 1) % 3] == pytest.approx(expected)
+    assert p.recorded == 4 and len(p.errors) == 3
+
+
+def test_neighbour_quantiles_follow_the_nearby_snapshots() -> None:
+    p = RecordingPredictor(capacity=1000)
+    calm, jumpy = _snapshot([2e5] * 5), _snapshot([1e5, 4e5, 1e5, 4e5, 2e5])
+    p.learn_one(calm, 2e5)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        # Calm sessions land close to the forecast; jumpy ones scatter widely around it.
+        p.learn_one(calm, math.exp(p.predict_log(calm) + rng.normal(0, 0.02)))
+        p.learn_one(jumpy, math.exp(p.predict_log(jumpy) + rng.normal(0, 0.8)))
+    levels = (0.05, 0.95)
+    assert p.neighbour_quantiles(calm, levels, k=1000) is None  # fewer than 2k recorded
+    near_calm = p.neighbour_quantiles(calm, levels, k=100)
+    near_jumpy = p.neighbour_quantiles(jumpy, levels, k=100)
+    assert near_calm is not None and near_jumpy is not None
+    assert np.ptp(near_calm) < 0.2 < 1.0 < np.ptp(near_jumpy)
+
+
+def test_averaging_planner_takes_the_best_mean_value() -> None:
+    qoe = QoE.linear(LADDER)
+    sizes = np.outer(LADDER, np.ones(5)) * 500.0
+    kwargs: dict[str, Any] = dict(
+        buffer_s=8.0, last_rung=1, sizes=sizes, rates=np.array([1.2e5, 2.5e5, 4e5])
+    )
+    planners = [MpcPlanner(qoe), MpcPlanner(qoe, switch_weight=3.0, terminal_weight=1.0)]
+    plans = [p.plan(**kwargs) for p in planners]
+    voted = AveragingPlanner(planners).plan(**kwargs)
+    mean = np.mean([p.scores for p in plans], axis=0)
+    assert voted.rung == int(np.argmax(mean))
+    alone = AveragingPlanner(planners[:1]).plan(**kwargs)
+    assert alone == plans[0]
+    with pytest.raises(ValueError):
+        AveragingPlanner([])
+
+
+def test_variants_build_the_probes_and_decide() -> None:
+    conditional = replace(DEFAULT, conditional_k=50, conditional_blend=0.5).build(LADDER)
+    assert isinstance(conditional, ConditionalEngine)
+    assert isinstance(conditional.predictor, RecordingPredictor)
+    assert (conditional.k, conditional.blend) == (50, 0.5)
+    voting = replace(DEFAULT, vote=((0.8, 1.0), (1.2, 1.0))).build(LADDER)
+    assert isinstance(voting.planner, AveragingPlanner)
+    weights = [p.terminal_weight for p in voting.planner.planners]
+    assert weights == pytest.approx([0.24, 0.36])
+    for engine in (conditional, voting):
+        engine.start_session("s", now=0.0)
+        for i in range(30):
+            engine.observe_chunk("s", size_bytes=9e5, download_s=1.5 + (i % 3), now=float(i))
+        assert 0 <= engine.select("s", buffer_s=12.0, now=31.0).rung < len(LADDER)
+
+
+def test_shortfall_lists_the_worst_traces_first() -> None:
+    per = {
+        "set": {
+            "service": [50.0, -10.0, 40.0],
+            "optimal": [55.0, 60.0, 70.0],
+            "robust_mpc": [45.0, -40.0, 41.0],
+        }
+    }
+    lines = shortfall_lines(per, {"set": ["a", "b", "c"]}, k=2)
+    assert [line.split(" | ")[1] for line in lines[2:4]] == ["b", "c"]
+    assert lines[2].endswith("| -10.00 | 60.00 | -40.00 | - | 70.00 |")
+    assert (
+        lines[-1] == "Without its worst trace the service mean of set is 45.00 (all traces: 26.67)."
+    )
+    assert shortfall_lines({"set": {"service": [1.0]}}, {"set": ["a"]}) == []
