@@ -437,6 +437,24 @@ ABLATION = (
     ),
     replace(
         DEFAULT,
+        label="rare outage",
+        what="a 0.2% scenario at 0.3x the worst (the norway_car_12 kind of collapse)",
+        outage=(0.3, 0.002),
+    ),
+    replace(
+        DEFAULT,
+        label="low tail .02",
+        what="scenario levels .02/.2/.5/.8/.95 (more cautious)",
+        levels=(0.02, 0.2, 0.5, 0.8, 0.95),
+    ),
+    replace(
+        DEFAULT,
+        label="low tail .1",
+        what="scenario levels .1/.2/.5/.8/.95 (bolder)",
+        levels=(0.1, 0.2, 0.5, 0.8, 0.95),
+    ),
+    replace(
+        DEFAULT,
         label="no warm-up",
         what="population model not warmed on cooked_traces",
         warmup=False,
