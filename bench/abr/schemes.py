@@ -69,29 +69,8 @@ class Variant:
     conditional_blend: float = 1.0
     vote: tuple[tuple[float, float], ...] = ()
 
-    def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
-        """A fresh engine for this configuration."""
-        engine = self._engine(ladder_kbps)
-        if self.vote:
-            engine.planner = AveragingPlanner(  # type: ignore[assignment]  # duck-typed planner
-                [
-                    replace(
-                        self,
-                        vote=(),
-                        terminal_weight=self.terminal_weight * t,
-                        switch_weight=self.switch_weight * s,
-                    )
-                    ._engine(ladder_kbps)
-                    .planner
-                    for t, s in self.vote
-                ]
-            )
-        if isinstance(engine, ConditionalEngine):
-            engine.k, engine.blend = self.conditional_k, self.conditional_blend
-        return engine
-
-    def _engine(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
-        planner = MpcPlanner(
+    def _planner(self, ladder_kbps: tuple[float, ...]) -> MpcPlanner:
+        return MpcPlanner(
             QoE.linear(ladder_kbps),
             blocks=self.blocks,
             terminal_weight=self.terminal_weight,
@@ -111,9 +90,24 @@ class Variant:
                 self.terminal_weight / 0.3, self.terminal_rung_scale
             ),
         )
-        return (ConditionalEngine if self.conditional_k else AbrEngine)(
+
+    def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
+        """A fresh engine for this configuration."""
+        planner: MpcPlanner | AveragingPlanner = self._planner(ladder_kbps)
+        if self.vote:
+            planner = AveragingPlanner(
+                [
+                    replace(
+                        self,
+                        terminal_weight=self.terminal_weight * t,
+                        switch_weight=self.switch_weight * s,
+                    )._planner(ladder_kbps)
+                    for t, s in self.vote
+                ]
+            )
+        engine = (ConditionalEngine if self.conditional_k else AbrEngine)(
             ladder_kbps,
-            planner=planner,
+            planner=planner,  # type: ignore[arg-type]  # AveragingPlanner is duck-typed
             predictor=(RecordingPredictor if self.conditional_k else ThroughputPredictor)(
                 forgetting=self.forgetting,
                 volatility_edges=self.volatility_edges,
@@ -139,6 +133,9 @@ class Variant:
             if self.next_model
             else None,
         )
+        if isinstance(engine, ConditionalEngine):
+            engine.k, engine.blend = self.conditional_k, self.conditional_blend
+        return engine
 
 
 DEFAULT = Variant(
