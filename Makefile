@@ -115,8 +115,8 @@ bench-reco-arms: $(VENV)/.installed ## learned vs popularity rows on the simulat
 	$(PY) -m bench.reco_arms $(ARGS)
 
 .PHONY: bench-abr
-bench-abr: $(VENV)/.installed ## ABR QoE on the Pensieve trace sets vs BBA, rate-based, BOLA, robustMPC, optimum (TRACES=d1,d2)
-	$(PY) -m bench.abr --traces $(TRACES) $(ARGS)
+bench-abr: kafka-up loadgen ## ABR QoE on the Pensieve trace sets vs BBA, rate-based, BOLA, robustMPC, optimum (TRACES=d1,d2), and decision p99 through gRPC at 1,000/s
+	$(PY) -m bench.abr --traces $(TRACES) --grpc-bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
 
 .PHONY: bench-churn
 bench-churn: $(VENV)/.installed ## churn AUC with delayed labels vs oracle and a hindsight batch model

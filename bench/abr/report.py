@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -53,12 +54,65 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}"
 
 
+def latency_fields(
+    in_process_p99_ms: float, grpc: dict[str, Any] | None
+) -> tuple[dict[str, object], str]:
+    """The JSON fields and the report line for decision latency.
+
+    ``grpc`` is :func:`bench.abr_grpc.measure`'s result (the service as its own process, open-loop
+    load through gRPC); then ``decision_p99_ms`` is its headline, which is what the target is set
+    on. Without it (no broker given) ``decision_p99_ms`` is the in-process figure and
+    ``decision_p99_via`` says so.
+
+    >>> fields, line = latency_fields(0.16, None)
+    >>> fields["decision_p99_via"], fields["decision_p99_ms"]
+    ('in process', 0.16)
+    """
+    if grpc is None:
+        fields: dict[str, object] = {
+            "decision_p99_ms": round(in_process_p99_ms, 4),
+            "decision_p99_via": "in process",
+        }
+        line = (
+            f"Decision latency p99: {in_process_p99_ms:.3f} ms in process (wall clock; see the"
+            " notes). Not measured through gRPC in this run (`--grpc-bootstrap` not given):"
+            " `make bench-abr` does, and so does `make bench-abr-grpc`."
+        )
+        return fields, line
+    head = str(grpc["headline"])
+    runs = grpc["runs"]
+    transport, priority = head.split("/")
+    rate, sessions = float(grpc["rate"]), int(grpc["sessions"])
+    fields = {
+        "decision_p99_ms": grpc["decision_p99_ms"],
+        "decision_p99_via": f"gRPC {transport}, {priority} CPU priority, {rate:.0f} decisions/s",
+    }
+    others = []
+    for key, run in runs.items():
+        if key != head:
+            t, p = key.split("/")
+            fields[f"decision_p99_ms_{t}_{p}"] = run["p99_ms"]
+            others.append(f"{run['p99_ms']} ms for {t} at {p} priority")
+    fields["decision_p99_in_process_ms"] = round(in_process_p99_ms, 4)
+    verdict = "met" if float(grpc["decision_p99_ms"]) <= 3.0 else "NOT met"
+    line = (
+        f"Decision latency p99 through gRPC: **{grpc['decision_p99_ms']} ms** ({transport}, one"
+        f" stream per session, {priority} CPU priority, {rate:.0f} decisions/s open loop over"
+        f" {sessions} sessions from `bench/loadgen`, the abr service as its own process on a real"
+        f" broker; target <= 3 ms: {verdict})"
+        + (f"; {', '.join(others)}" if others else "")
+        + f"; in process {in_process_p99_ms:.3f} ms. Why real-time priority and the unary"
+        " figures: `bench/results/abr_grpc.md`."
+    )
+    return fields, line
+
+
 def write_report(
     path: Path,
     summary: dict[str, dict[str, float]],
     stats: dict[str, dict[str, dict[str, float]]],
     ablation: list[tuple[str, str, dict[str, float]]],
-    decision_p99_ms: float,
+    latency_line: str,
     command: str,
     notes: list[str],
     shortfall: list[str] | None = None,
@@ -87,8 +141,7 @@ def write_report(
         lines.append(f"| {scheme} | " + " | ".join(row) + " |")
     lines += [
         "",
-        f"In-process decision latency p99: {decision_p99_ms:.3f} ms wall clock (see the notes for"
-        " the CPU-time figure and the machine load).",
+        latency_line,
         "",
     ]
     lines += ["## Against the published table", ""]

@@ -50,6 +50,7 @@ class Variant:
     risk_buffer_s: float = 20.0
     switch_weight: float = 1.3
     up_switch_weight: float | None = None
+    rebuffer_weight: float = 1.0
     startup: tuple[int, float] = (0, 0.0)
     startup_risk: float = 0.0
     # Path of a fitted TerminalValue table (JSON) replacing the hand-made buffer value; it is
@@ -84,6 +85,7 @@ class Variant:
             terminal_switch=self.terminal_switch,
             switch_weight=self.switch_weight,
             up_switch_weight=self.up_switch_weight,
+            rebuffer_weight=self.rebuffer_weight,
             terminal_value=None
             if self.terminal_table is None
             else TerminalValue.load(ROOT / self.terminal_table).scaled(
@@ -449,6 +451,19 @@ ABLATION = (
         label="low tail .1",
         what="scenario levels .1/.2/.5/.8/.95 (bolder)",
         levels=(0.1, 0.2, 0.5, 0.8, 0.95),
+    ),
+    replace(
+        DEFAULT,
+        label="rebuffer weight 1.1",
+        what="expected stalls planned at 1.1x their QoE cost (risk aversion on top of the"
+        " scenarios)",
+        rebuffer_weight=1.1,
+    ),
+    replace(
+        DEFAULT,
+        label="rebuffer weight 1.4",
+        what="... at 1.4x their QoE cost",
+        rebuffer_weight=1.4,
     ),
     replace(
         DEFAULT,

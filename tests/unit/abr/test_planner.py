@@ -77,6 +77,19 @@ def test_predicted_download_time_matches_rate():
     assert plan.predicted_download_s == pytest.approx(SIZES[plan.rung, 0] / 1e6 + 0.1)
 
 
+def test_rebuffer_weight_makes_the_plan_more_cautious():
+    # 2 s buffered on a link whose scenarios straddle rungs 1-3: charging stalls more steps down.
+    rates = np.array([1.5e5, 2.3e5, 3.0e5])
+    rungs = [
+        MpcPlanner(QoE.linear(LADDER), rebuffer_weight=w)
+        .plan(buffer_s=2.0, last_rung=3, sizes=SIZES, rates=rates)
+        .rung
+        for w in (1.0, 1.5, 3.0)
+    ]
+    assert rungs == sorted(rungs, reverse=True)
+    assert rungs[-1] < rungs[0]
+
+
 def test_qoe_variants_change_the_objective():
     log = MpcPlanner(QoE.log(LADDER))
     hd = MpcPlanner(QoE.hd(LADDER))
@@ -101,7 +114,7 @@ def brute_force(planner, buffer_s, last, sizes, rates, weights, rtt, blocks):
             b = buffer_s
             for t, rung in enumerate(seq):
                 d = sizes[rung, t] / rate + rtt
-                value -= w * q.rebuffer_penalty * max(d - b, 0.0)
+                value -= w * q.rebuffer_penalty * planner.rebuffer_weight * max(d - b, 0.0)
                 b = min(max(b - d, 0.0) + planner.chunk_s, planner.buffer_cap_s)
             value += w * planner.terminal_weight * min(b, planner.terminal_buffer_s)
         if value > best[0] + 1e-9:
@@ -109,10 +122,15 @@ def brute_force(planner, buffer_s, last, sizes, rates, weights, rtt, blocks):
     return best
 
 
-@pytest.mark.parametrize("blocks", [(1, 1, 1), (1, 2, 1), (2, 2)])
-def test_vectorised_plan_matches_brute_force(blocks):
+@pytest.mark.parametrize(
+    ("blocks", "rebuffer_weight"),
+    [((1, 1, 1), 1.0), ((1, 2, 1), 1.0), ((2, 2), 1.0), ((1, 1, 1), 1.4)],
+)
+def test_vectorised_plan_matches_brute_force(blocks, rebuffer_weight):
     rng = np.random.default_rng(11)
-    planner = MpcPlanner(QoE.linear(LADDER), blocks=blocks, terminal_weight=0.3)
+    planner = MpcPlanner(
+        QoE.linear(LADDER), blocks=blocks, terminal_weight=0.3, rebuffer_weight=rebuffer_weight
+    )
     for _ in range(6):
         sizes = SIZES[:, :4] * rng.uniform(0.7, 1.3, (6, 4))
         rates = rng.uniform(5e4, 8e5, 3)

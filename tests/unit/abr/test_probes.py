@@ -100,3 +100,23 @@ def test_shortfall_lists_the_worst_traces_first() -> None:
         lines[-1] == "Without its worst trace the service mean of set is 45.00 (all traces: 26.67)."
     )
     assert shortfall_lines({"set": {"service": [1.0]}}, {"set": ["a"]}) == []
+
+
+def test_latency_fields_put_the_grpc_headline_first():
+    from bench.abr.report import latency_fields
+
+    grpc = {
+        "rate": 1000.0,
+        "sessions": 200,
+        "headline": "stream/realtime",
+        "decision_p99_ms": 2.6,
+        "runs": {"stream/normal": {"p99_ms": 9.4}, "stream/realtime": {"p99_ms": 2.6}},
+    }
+    fields, line = latency_fields(0.159, grpc)
+    assert fields["decision_p99_ms"] == 2.6
+    assert fields["decision_p99_via"] == "gRPC stream, realtime CPU priority, 1000 decisions/s"
+    assert fields["decision_p99_ms_stream_normal"] == 9.4
+    assert fields["decision_p99_in_process_ms"] == 0.159
+    assert "target <= 3 ms: met" in line and "9.4 ms for stream at normal priority" in line
+    grpc["decision_p99_ms"] = 3.2
+    assert "NOT met" in latency_fields(0.159, grpc)[1]
