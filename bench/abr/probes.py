@@ -1,4 +1,4 @@
-"""Two probes of the HSDPA gap that change the service's inputs, not its knobs (bench only).
+"""Probes of the HSDPA gap that change the service's inputs or its parts, not its knobs (bench only).
 
 ``ConditionalEngine`` gives the planner error quantiles conditioned on the session's state: the
 errors of the ``k`` past feature snapshots nearest to the current one (shape of the last five
@@ -11,6 +11,18 @@ the planner turns that into QoE.
 the terminal weight moves HSDPA by up to 0.5) costing QoE on average? It averages each first
 rung's best plan value over planners whose terminal and switch weights are spread around the
 default, which smooths the near-ties that flip decisions.
+
+``RiverBlrPredictor`` puts River's own ``BayesianLinearRegression`` (with ``smoothing``, its
+forgetting) in place of the service's recursive least squares. With the prior centred on the
+5-chunk harmonic mean, precision ``alpha = ridge`` and ``beta = alpha / ((1 - smoothing) *
+ridge)`` it is the same estimator (the posterior precision is ``s^n alpha I + sum s^(n-k) x xT``
+either way): on the service's training stream the two agree to 5e-10 when the RLS learns from
+the raw prediction error. The service's RLS learns from the error of its *clamped* prediction
+(clamped to the range of rates seen, which only binds early in the warm-up); the probe gives
+River's ``learn_one`` the raw target, so its row also measures what that robustness is worth. River's smoothing step
+inverts the precision matrix at every update and keeps no floor for directions the data stops
+exciting (its condition number reached 1e9 within 20,000 updates of that stream), which is why
+the service keeps its own RLS, whose covariance trace is capped.
 
 >>> from services.abr.qoe import QoE
 >>> ladder = (300, 750, 1200)
@@ -29,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from river.linear_model import BayesianLinearRegression
 
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner, Plan
@@ -127,4 +140,34 @@ class AveragingPlanner:
             reason="planner vote",
             predicted_download_s=first.predicted_download_s * ratio,
             value=float(mean[rung]),
+        )
+
+
+class RiverBlrPredictor(ThroughputPredictor):
+    """The service's predictor with River's Bayesian linear regression as the mean model.
+
+    It learns the residual of the log rate over the 5-chunk harmonic mean, so its prior (zero
+    weights) is the service's starting model ("predict the harmonic mean"); error quantiles,
+    clamping and the population prior are the service's own.
+    """
+
+    def __init__(self, forgetting: float = 0.999, **kwargs: Any) -> None:
+        super().__init__(forgetting=forgetting, **kwargs)
+        alpha = self.ridge  # with beta below: the RLS's ridge, the data weighed as it weighs them
+        self.blr = BayesianLinearRegression(
+            alpha=alpha, beta=alpha / ((1.0 - forgetting) * self.ridge), smoothing=forgetting
+        )
+        self._hmean = self.features.index("hmean5")
+
+    def _predict_log_v(self, v: np.ndarray) -> float:
+        raw = float(v[self._hmean]) + self.blr.predict_one(
+            dict(zip(self.features, v.tolist(), strict=True))
+        )
+        if self.n_learned:
+            return min(max(raw, self.low - 1.0), self.high + 1.0)
+        return raw
+
+    def _fit(self, v: np.ndarray, target: float, error: float) -> None:
+        self.blr.learn_one(
+            dict(zip(self.features, v.tolist(), strict=True)), target - float(v[self._hmean])
         )

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.abr.probes import AveragingPlanner, ConditionalEngine, RecordingPredictor
+from bench.abr.probes import (
+    AveragingPlanner,
+    ConditionalEngine,
+    RecordingPredictor,
+    RiverBlrPredictor,
+)
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
 from services.abr.predictor import FEATURES, RICH_FEATURES, ThroughputPredictor
@@ -69,6 +74,8 @@ class Variant:
     conditional_k: int = 0
     conditional_blend: float = 1.0
     vote: tuple[tuple[float, float], ...] = ()
+    # River's BayesianLinearRegression as the mean model (the same estimator as the RLS).
+    river_blr: bool = False
 
     def _planner(self, ladder_kbps: tuple[float, ...]) -> MpcPlanner:
         return MpcPlanner(
@@ -93,6 +100,22 @@ class Variant:
             ),
         )
 
+    def _predictor(self) -> ThroughputPredictor:
+        kind = (
+            RiverBlrPredictor
+            if self.river_blr
+            else RecordingPredictor
+            if self.conditional_k
+            else ThroughputPredictor
+        )
+        return kind(
+            forgetting=self.forgetting,
+            volatility_edges=self.volatility_edges,
+            features=self.features,
+            band_feature=self.band_feature,
+            quantile_window=self.quantile_window,
+        )
+
     def build(self, ladder_kbps: tuple[float, ...]) -> AbrEngine:
         """A fresh engine for this configuration."""
         planner: MpcPlanner | AveragingPlanner = self._planner(ladder_kbps)
@@ -110,13 +133,7 @@ class Variant:
         engine = (ConditionalEngine if self.conditional_k else AbrEngine)(
             ladder_kbps,
             planner=planner,  # type: ignore[arg-type]  # AveragingPlanner is duck-typed
-            predictor=(RecordingPredictor if self.conditional_k else ThroughputPredictor)(
-                forgetting=self.forgetting,
-                volatility_edges=self.volatility_edges,
-                features=self.features,
-                band_feature=self.band_feature,
-                quantile_window=self.quantile_window,
-            ),
+            predictor=self._predictor(),
             store=SessionStore(idle_ttl_s=3600.0, max_sessions=1000),
             scenario_levels=self.levels,
             session_scale=self.session_scale,
@@ -464,6 +481,13 @@ ABLATION = (
         label="rebuffer weight 1.4",
         what="... at 1.4x their QoE cost",
         rebuffer_weight=1.4,
+    ),
+    replace(
+        DEFAULT,
+        label="River BLR",
+        what="River's BayesianLinearRegression(smoothing=0.999) as the mean model: the same"
+        " estimator as the RLS (bench/abr/probes.py), computed by inverting at every update",
+        river_blr=True,
     ),
     replace(
         DEFAULT,

@@ -7,6 +7,12 @@ model), the error distribution ``e`` is tracked by River's streaming P2
 quantiles, and sessions with no history lean on a population prior kept per
 context value (network type, device, region, hour of day).
 
+Why not River's ``BayesianLinearRegression(smoothing=...)`` for the weights: it is the same
+estimator (``bench/abr/probes.py`` matches it to 5e-10 on the benchmark's stream), but its
+smoothing step inverts the precision matrix at every update and has no floor for directions
+the data stops exciting: its condition number reached 1e9 within 20,000 chunks there, on the
+way to a singular matrix in a service that learns for days. This RLS caps its covariance.
+
 Throughput here is the *payload* rate, bytes over the transfer time with the
 round trip removed, so a download time is ``size / rate + rtt`` for any chunk
 size; a harmonic mean of size/time (RTT included) under-rates small chunks.
@@ -307,6 +313,14 @@ class ThroughputPredictor:
                 for q in self.band_quantiles[band]:
                     q.update(error)
             self.abs_error.update(abs(error))
+        self._fit(v, target, error)
+        self.low = min(self.low, target)
+        self.high = max(self.high, target)
+        self.population.learn_one(context or {}, target)
+        self.n_learned += 1
+
+    def _fit(self, v: np.ndarray, target: float, error: float) -> None:
+        """One recursive-least-squares step on feature vector ``v`` (``error`` = target - w.v)."""
         pv = self.cov @ v
         denom = self.forgetting + float(v @ pv)
         if denom <= 0.0 or not math.isfinite(denom):
@@ -322,7 +336,3 @@ class ThroughputPredictor:
         # stop inflating once it is as uncertain as the prior allows.
         if float(np.trace(self.cov)) < self.max_cov_trace:
             self.cov /= self.forgetting
-        self.low = min(self.low, target)
-        self.high = max(self.high, target)
-        self.population.learn_one(context or {}, target)
-        self.n_learned += 1

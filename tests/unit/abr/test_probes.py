@@ -9,11 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.abr.probes import AveragingPlanner, ConditionalEngine, RecordingPredictor
+from bench.abr.probes import (
+    AveragingPlanner,
+    ConditionalEngine,
+    RecordingPredictor,
+    RiverBlrPredictor,
+)
 from bench.abr.report import shortfall_lines
 from bench.abr.schemes import DEFAULT
 from services.abr.planner import MpcPlanner
-from services.abr.predictor import chunk_features
+from services.abr.predictor import ThroughputPredictor, chunk_features
 from services.abr.qoe import QoE
 
 LADDER = (300, 750, 1200, 1850, 2850, 4300)
@@ -120,3 +125,22 @@ def test_latency_fields_put_the_grpc_headline_first():
     assert "target <= 3 ms: met" in line and "9.4 ms for stream at normal priority" in line
     grpc["decision_p99_ms"] = 3.2
     assert "NOT met" in latency_fields(0.159, grpc)[1]
+
+
+def test_river_blr_is_the_same_estimator_as_the_rls() -> None:
+    # A drifting session mix: both models see the same stream and must forecast alike.
+    rng = np.random.default_rng(3)
+    rls, blr = ThroughputPredictor(), RiverBlrPredictor()
+    history = [2e5] * 5
+    gaps = []
+    for i in range(1500):
+        level = 2e5 * (1.0 + 0.8 * math.sin(i / 200))
+        y = level * float(np.exp(rng.normal(0.0, 0.3)))
+        x = chunk_features([math.log(r) for r in history[-16:]], prior=math.log(2e5), buffer_s=10.0)
+        gaps.append(abs(rls.predict_log(x) - blr.predict_log(x)))
+        rls.learn_one(x, y)
+        blr.learn_one(x, y)
+        history.append(y)
+    assert blr.blr.predict_one({"bias": 1.0}) != 0.0  # River's model is the one learning
+    # Rounding apart (another forgetting, 0.99, differs by 0.02 on average here).
+    assert float(np.max(gaps)) < 1e-6
