@@ -19,10 +19,11 @@ ridge)`` it is the same estimator (the posterior precision is ``s^n alpha I + su
 either way): on the service's training stream the two agree to 5e-10 when the RLS learns from
 the raw prediction error. The service's RLS learns from the error of its *clamped* prediction
 (clamped to the range of rates seen, which only binds early in the warm-up); the probe gives
-River's ``learn_one`` the raw target, so its row also measures what that robustness is worth. River's smoothing step
-inverts the precision matrix at every update and keeps no floor for directions the data stops
-exciting (its condition number reached 1e9 within 20,000 updates of that stream), which is why
-the service keeps its own RLS, whose covariance trace is capped.
+River's ``learn_one`` the raw target, so its row also measures what that robustness is worth.
+River's smoothing step inverts the precision matrix at every update and keeps no floor for
+directions the data stops exciting (condition number 1.3e9 after 20,000 updates of that stream
+and rising, its smallest eigenvalue shrinking by the smoothing factor per update in such a
+direction), which is why the service keeps its own RLS, whose covariance trace is capped.
 
 >>> from services.abr.qoe import QoE
 >>> ladder = (300, 750, 1200)
