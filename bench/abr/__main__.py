@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import abr_grpc
 from bench.abr.baselines import Bola, BufferBased, RateBased, RobustMPC
 from bench.abr.optimal import offline_optimum
 from bench.abr.report import latency_fields, plot_cdfs, shortfall_lines, write_report
@@ -104,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("warm-up traces overlap the test traces")
     out = _path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    priorities = [p for p in args.grpc_priorities.split(",") if p]
+    if not priorities or any(p not in ("normal", "realtime") for p in priorities):
+        parser.error("--grpc-priorities takes normal and/or realtime")
     grpc = None
     if args.grpc_bootstrap:
-        from bench import abr_grpc
-
         _log(f"decision latency through gRPC (broker {args.grpc_bootstrap})")
-        priorities = [p for p in args.grpc_priorities.split(",") if p]
         grpc = abr_grpc.measure(args.grpc_bootstrap, 1000.0, 20.0, 200, ["stream"], priorities)
         _log(f"gRPC decision p99 {grpc['decision_p99_ms']} ms ({grpc['headline']})")
 
