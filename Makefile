@@ -118,6 +118,10 @@ bench-reco-arms: $(VENV)/.installed ## learned vs popularity rows on the simulat
 bench-abr: kafka-up loadgen ## ABR QoE on the Pensieve trace sets vs BBA, rate-based, BOLA, robustMPC, optimum (TRACES=d1,d2), and decision p99 through gRPC at 1,000/s
 	$(PY) -m bench.abr --traces $(TRACES) --grpc-bootstrap 127.0.0.1:$(KAFKA_PORT) $(ARGS)
 
+.PHONY: bench-abr-select
+bench-abr-select: $(VENV)/.installed ## ABR rows vs the default on training QoE over warm-up orders, paired (ROWS="label;label"; ~10 s a row)
+	$(PY) -m bench.abr.selection --rows "$(ROWS)" $(ARGS)
+
 .PHONY: bench-churn
 bench-churn: $(VENV)/.installed ## churn AUC with delayed labels vs oracle and a hindsight batch model
 	$(PY) -m bench.churn $(ARGS)

@@ -1,4 +1,5 @@
-"""Engine options measured on the benchmark (off by default): regimes, windows, guards, weights."""
+"""Engine options measured on the benchmark (off by default but the drop guard): regimes, windows,
+guards, weights."""
 
 import math
 
@@ -48,6 +49,22 @@ def test_drop_guard_centres_the_first_chunk_on_the_last_rate():
     steady = AbrEngine(LADDER, drop_guard=0.6)
     _feed(steady, "s", [3e6] * 31)
     assert steady.scenarios(_state(steady, "s"), 10.0).ndim == 1  # no drop: untouched
+
+
+def test_the_drop_guard_is_on_by_default_and_can_be_turned_off():
+    history = [3e6] * 30 + [0.6e6]
+    default, off = AbrEngine(LADDER), AbrEngine(LADDER, drop_guard=0.0)
+    for engine in (default, off):
+        _feed(engine, "s", history)
+    guarded = default.scenarios(_state(default, "s"), 10.0)
+    plain = off.scenarios(_state(off, "s"), 10.0)
+    assert default.drop_guard == 0.65 and guarded.ndim == 2 and plain.ndim == 1
+    np.testing.assert_array_equal(guarded[:, 1], plain)  # later chunks: the forecast as before
+    assert np.all(guarded[:, 0] < plain)  # the next chunk: around the rate that just dropped
+    # After the drop the guarded engine is the more cautious one.
+    a = default.select("s", buffer_s=6.0, now=99.0, last_rung=4)
+    b = off.select("s", buffer_s=6.0, now=99.0, last_rung=4)
+    assert a.rung <= b.rung
 
 
 def test_regimes_route_sessions_to_their_own_model():

@@ -1,0 +1,205 @@
+"""Choosing the ABR configuration: training-trace QoE averaged over warm-up orders.
+
+On one warm-up order the closed loop is chaotic: one outage trace more or less moves a
+configuration's training mean by 0.3, the size of the differences being judged. This
+scores each configuration on several orders of the training traces: name order, reversed, and
+shuffles that keep each HSDPA route's traces together, as they are in the test sets. Each order
+is run with small terminal-weight jitters. Every configuration gets the same runs, so it is
+compared with the default run by run: the mean paired difference and its standard error.
+
+Rule used to adopt a row (fixed before the first screen): better than the default by more than
+two standard errors in the screen (seeds 0-2, jitters x1 / x1.003), and again on fresh runs
+(``--seeds 10,11,12,13,14,15 --no-plain-orders --jitters 0.997,1.006``).
+
+``python -m bench.abr.selection --rows "no drop guard;moves (1,2,2)"``: rows are labels of
+``bench.abr.schemes.ABLATION`` (``service`` is the default, always run as the reference). The
+last line is one JSON object; ``bench/results/abr_selection.md`` (``--report``) is the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from bench.abr.schemes import ABLATION, DEFAULT, Variant
+from bench.abr.service_policy import ServicePolicy
+from bench.abr.simulator import run_session
+from bench.abr.traces import Trace, Video, load_trace_dir, load_video
+from bench.common import ROOT, emit, progress
+
+DATA = "../shared/data/abr"
+
+
+def route(name: str) -> str:
+    """Block a trace belongs to: an HSDPA route ("bus.ljansbakken-oslo"), else the trace itself.
+
+    >>> route("bus.ljansbakken-oslo-report.2010-09-28_1407CEST.log")
+    'bus.ljansbakken-oslo'
+    >>> route("trace_909_http---www.yahoo.com")
+    'trace_909_http---www.yahoo.com'
+    """
+    return name.split("-report")[0] if "-report" in name else name
+
+
+def orders(traces: list[Trace], seeds: list[int], plain: bool = True) -> list[list[Trace]]:
+    """Warm-up orders: name order and reversed (if ``plain``), then one route-block shuffle per seed.
+
+    A shuffle permutes the blocks (:func:`route`) and keeps each block's traces in name order.
+    """
+    named = sorted(traces, key=lambda t: t.name)
+    out = [named, named[::-1]] if plain else []
+    blocks: dict[str, list[Trace]] = {}
+    for trace in named:
+        blocks.setdefault(route(trace.name), []).append(trace)
+    for seed in seeds:
+        keys = list(blocks)
+        random.Random(seed).shuffle(keys)
+        out.append([t for key in keys for t in blocks[key]])
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: a configuration, with its terminal weight scaled by ``jitter``, over one order."""
+
+    variant: Variant
+    order: tuple[Trace, ...]
+    jitter: float
+    video: Video
+
+
+def run(job: Job) -> float:
+    """Mean session QoE over one warm-up order, learning online from the first trace."""
+    v = job.variant
+    engine = replace(v, terminal_weight=v.terminal_weight * job.jitter).build(
+        tuple(job.video.bitrates_kbps)
+    )
+    policy = ServicePolicy(engine)
+    return float(np.mean([run_session(t, job.video, policy).qoe for t in job.order]))
+
+
+def paired(scores: np.ndarray, base: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the run-by-run difference to the reference.
+
+    >>> paired(np.array([2.0, 3.0, 4.0]), np.array([1.0, 1.0, 1.0]))
+    (2.0, 0.5773502691896258)
+    """
+    d = scores - base
+    se = float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(np.mean(d)), se
+
+
+def report(result: dict[str, object], command: str) -> str:
+    """Markdown for ``bench/results/abr_selection.md``."""
+    rows = result["rows"]
+    assert isinstance(rows, dict)
+    lines = [
+        f"| {label} | {r['mean']:.3f} | {r['diff']:+.3f} | {r['se']:.3f} | "
+        f"{'(reference)' if i == 0 else 'yes' if r['diff'] > 2 * r['se'] else 'no'} | "
+        f"{' '.join(f'{x:.2f}' for x in r['runs'])} |"
+        for i, (label, r) in enumerate(rows.items())
+    ]
+    plain = "name order, reversed, and " if result["plain_orders"] else ""
+    return f"""# ABR configuration choice: training QoE over warm-up orders
+
+Command: `{command}`
+
+{result["runs_per_row"]} runs per row: {result["orders"]} warm-up orders of the training traces
+({plain}route-block shuffles with seeds {result["seeds"]}) x terminal-weight jitters
+{result["jitters"]}. `diff` is the mean run-by-run difference to
+`service` (the default) and `se` its standard error; `> 2 se` is the adoption test (it must
+also hold on fresh seeds). Why: `bench/abr/selection.py`; what the rule chose and how it
+compares with the test sets: `bench/results/abr.md`, notes.
+
+| row | mean QoE | diff | se | > 2 se | runs |
+|---|---|---|---|---|---|
+{chr(10).join(lines)}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", default=f"{DATA}/cooked_traces", help="training traces")
+    parser.add_argument("--video", default=f"{DATA}/envivio")
+    parser.add_argument(
+        "--rows", default="", help="ablation labels separated by ';' (labels contain commas)"
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="route-block shuffle seeds")
+    parser.add_argument(
+        "--no-plain-orders", action="store_true", help="skip name order and reversed"
+    )
+    parser.add_argument("--jitters", default="1.0,1.003", help="terminal-weight multipliers")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--report", default="abr_selection.md", help="report file name under bench/results/"
+    )
+    args = parser.parse_args(argv)
+    by_label = {v.label: v for v in ABLATION}
+    labels = [x.strip() for x in args.rows.split(";") if x.strip()]
+    unknown = [x for x in labels if x not in by_label]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; known: {sorted(by_label)}")
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x]
+        jitters = [float(x) for x in args.jitters.split(",") if x]
+    except ValueError as exc:
+        parser.error(f"--seeds takes integers and --jitters numbers: {exc}")
+    if not jitters or any(j <= 0 for j in jitters):
+        parser.error("--jitters needs positive multipliers")
+    traces = load_trace_dir(_resolve(args.traces))
+    video = load_video(_resolve(args.video))
+    warmups = orders(traces, seeds, plain=not args.no_plain_orders)
+    if len(warmups) * len(jitters) < 2:
+        parser.error("need at least two runs per row (orders x jitters) for a standard error")
+    variants = [DEFAULT, *(by_label[x] for x in labels)]
+    rows: dict[str, dict[str, object]] = {}
+    base = np.zeros(0)
+    with ProcessPoolExecutor(args.workers) as pool:
+        for i, variant in enumerate(variants):
+            t0 = time.monotonic()
+            jobs = [Job(variant, tuple(o), j, video) for o in warmups for j in jitters]
+            scores = np.array(list(pool.map(run, jobs)))
+            if i == 0:
+                base = scores
+            diff, se = paired(scores, base) if i else (0.0, 0.0)
+            rows[variant.label] = {
+                "mean": round(float(scores.mean()), 3),
+                "diff": round(diff, 3),
+                "se": round(se, 3),
+                "runs": [round(float(x), 2) for x in scores],
+            }
+            progress(
+                f"[{i + 1}/{len(variants)}] {variant.label}: {scores.mean():.3f}"
+                f" ({diff:+.3f} +- {se:.3f}) in {time.monotonic() - t0:.0f} s"
+            )
+    result: dict[str, object] = {
+        "orders": len(warmups),
+        "plain_orders": not args.no_plain_orders,
+        "seeds": seeds,
+        "jitters": jitters,
+        "runs_per_row": len(warmups) * len(jitters),
+        "rows": rows,
+    }
+    command = "python -m bench.abr.selection " + " ".join(
+        f'"{a}"' if " " in a else a for a in (sys.argv[1:] if argv is None else argv)
+    )
+    emit(result, args.report, report(result, command.strip()))
+    return 0
+
+
+def _resolve(value: str) -> Path:
+    """A path as given if absolute, else relative to the repository (like ``bench.abr``)."""
+    p = Path(value)
+    return p if p.is_absolute() else (ROOT / p).resolve()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

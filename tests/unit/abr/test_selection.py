@@ -1,0 +1,83 @@
+"""The ABR configuration choice: warm-up orders, paired scores, and bench/service parity."""
+
+import numpy as np
+import pytest
+
+from bench.abr.schemes import ABLATION, DEFAULT
+from bench.abr.selection import Job, main, orders, paired, route, run
+from bench.abr.traces import Trace, Video
+from services.abr.learner import AbrState
+
+LADDER = (300, 750, 1200, 1850, 2850, 4300)
+
+
+def _trace(name: str, mbps: float = 2.0) -> Trace:
+    return Trace(name, np.arange(0.0, 400.0, 1.0), np.full(400, mbps))
+
+
+def test_orders_keep_routes_together_and_cover_every_trace_once():
+    names = [
+        *(f"bus.a-b-report.2010-0{i}.log" for i in range(1, 4)),
+        *(f"tram.c-d-report.2010-0{i}.log" for i in range(1, 3)),
+        "trace_1_http---x.com",
+        "trace_2_http---y.com",
+    ]
+    traces = [_trace(n) for n in reversed(names)]  # input order does not matter
+    out = orders(traces, seeds=[0, 1, 2])
+    assert len(out) == 5
+    assert [t.name for t in out[0]] == sorted(names)
+    assert [t.name for t in out[1]] == sorted(names)[::-1]
+    for order in out[2:]:
+        got = [t.name for t in order]
+        assert sorted(got) == sorted(names)  # a permutation of all traces
+        blocks = [route(n) for n in got]
+        # each route is one contiguous run, in name order inside
+        runs = [b for i, b in enumerate(blocks) if i == 0 or blocks[i - 1] != b]
+        assert len(runs) == len(set(blocks))
+        for b in set(blocks):
+            inside = [n for n in got if route(n) == b]
+            assert inside == sorted(inside)
+    assert len({tuple(t.name for t in o) for o in out[2:]}) > 1  # the seeds differ
+    assert len(orders(traces, seeds=[4], plain=False)) == 1
+
+
+def test_paired_difference_and_its_standard_error():
+    diff, se = paired(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 1.0, 2.0, 2.0]))
+    assert diff == pytest.approx(1.0) and se == pytest.approx(np.std([0, 1, 1, 2], ddof=1) / 2)
+
+
+def test_run_is_deterministic_and_sees_the_jitter():
+    sizes = np.outer(np.array(LADDER) * 500.0, np.ones(13))  # 4 s chunks, one look-ahead line
+    video = Video(sizes, np.array(LADDER, float), n_chunks=12)
+    order = (_trace("a", 1.0), _trace("b", 3.0))
+    first = run(Job(DEFAULT, order, 1.0, video))
+    assert first == run(Job(DEFAULT, order, 1.0, video))
+    assert np.isfinite(first)
+
+
+def test_cli_rejects_unknown_rows_and_bad_numbers(capsys):
+    with pytest.raises(SystemExit):
+        main(["--rows", "no such row"])
+    assert "unknown rows" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--rows", "no drop guard", "--jitters", "0,x"])
+    assert "--jitters" in capsys.readouterr().err
+
+
+def test_the_bench_default_is_the_service_configuration():
+    # The benchmark scores DEFAULT; the service builds its engine from the engine and planner
+    # defaults. Both must decide alike, drop guard included.
+    service = AbrState(LADDER).engine(LADDER, "linear")
+    bench = DEFAULT.build(LADDER)
+    rng = np.random.default_rng(3)
+    rates = [*(2e6 * np.exp(rng.normal(0, 0.4, 40))), 0.4e6]  # ends with a sharp drop
+    for engine in (service, bench):
+        engine.start_session("s", now=0.0)
+        for i, r in enumerate(rates):
+            engine.observe_chunk("s", size_bytes=r / 8 * 4, download_s=4.08, rtt_s=0.08, now=i)
+    for buffer_s in (0.0, 3.0, 9.0, 20.0):
+        a = service.select("s", buffer_s=buffer_s, now=50.0, last_rung=3)
+        b = bench.select("s", buffer_s=buffer_s, now=50.0, last_rung=3)
+        assert (a.rung, a.reason) == (b.rung, b.reason)
+        assert a.predicted_download_s == pytest.approx(b.predicted_download_s)
+    assert "no drop guard" in {v.label for v in ABLATION}
