@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
+def repo_path(value: str) -> Path:
+    """A path as given if absolute, else relative to the repository root (not the cwd)."""
+    p = Path(value)
+    return p if p.is_absolute() else (ROOT / p).resolve()
+
+
 def progress(msg: str) -> None:
     """One progress line on stderr (stdout is kept for the result)."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

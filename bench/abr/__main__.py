@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -27,14 +26,9 @@ from bench.abr.schemes import ABLATION, DEFAULT, Variant
 from bench.abr.service_policy import ServicePolicy
 from bench.abr.simulator import Policy, SessionLog, run_session
 from bench.abr.traces import Trace, Video, load_trace_dir, load_video
+from bench.common import repo_path
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = "../shared/data/abr"
-
-
-def _path(value: str) -> Path:
-    p = Path(value)
-    return p if p.is_absolute() else (ROOT / p).resolve()
 
 
 def _log(msg: str) -> None:
@@ -93,17 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    video = load_video(_path(args.video))
+    video = load_video(repo_path(args.video))
     sets = {}
     for folder in args.traces.split(","):
-        directory = _path(folder.strip())
+        directory = repo_path(folder.strip())
         sets[directory.name] = load_trace_dir(directory)
         _log(f"loaded {len(sets[directory.name])} traces from {directory}")
-    warm_dir = _path(args.warmup) if args.warmup else None
+    warm_dir = repo_path(args.warmup) if args.warmup else None
     warmup = load_trace_dir(warm_dir) if warm_dir and warm_dir.is_dir() else []
     if set(t.name for t in warmup) & {t.name for ts in sets.values() for t in ts}:
         raise SystemExit("warm-up traces overlap the test traces")
-    out = _path(args.out)
+    out = repo_path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     priorities = [p for p in args.grpc_priorities.split(",") if p]
     if not priorities or any(p not in ("normal", "realtime") for p in priorities):

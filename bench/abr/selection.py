@@ -25,7 +25,6 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +32,7 @@ from bench.abr.schemes import ABLATION, DEFAULT, Variant
 from bench.abr.service_policy import ServicePolicy
 from bench.abr.simulator import run_session
 from bench.abr.traces import Trace, Video, load_trace_dir, load_video
-from bench.common import ROOT, emit, progress
+from bench.common import emit, progress, repo_path
 
 DATA = "../shared/data/abr"
 
@@ -154,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds takes integers and --jitters numbers: {exc}")
     if not jitters or any(j <= 0 for j in jitters):
         parser.error("--jitters needs positive multipliers")
-    traces = load_trace_dir(_resolve(args.traces))
-    video = load_video(_resolve(args.video))
+    traces = load_trace_dir(repo_path(args.traces))
+    video = load_video(repo_path(args.video))
     warmups = orders(traces, seeds, plain=not args.no_plain_orders)
     if len(warmups) * len(jitters) < 2:
         parser.error("need at least two runs per row (orders x jitters) for a standard error")
@@ -193,12 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     emit(result, args.report, report(result, command.strip()))
     return 0
-
-
-def _resolve(value: str) -> Path:
-    """A path as given if absolute, else relative to the repository (like ``bench.abr``)."""
-    p = Path(value)
-    return p if p.is_absolute() else (ROOT / p).resolve()
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ class AbrEngine:
         # mean) the first chunk's scenarios are centred on the last rate, not the forecast, which
         # still leans on the history before the drop (0: off). On by default at 0.65: the chunk a
         # decision commits to is the one a fresh drop hits first (training-trace score over ten
-        # warm-up orders +0.31 +- 0.09 QoE per session, bench/results/abr.md).
+        # warm-up orders +0.30 +- 0.11, again +0.31 +- 0.14 on fresh ones: bench/results/abr.md).
         self.drop_guard = drop_guard
         self.regime_edges = tuple(regime_edges)
         self.regime_min = regime_min
