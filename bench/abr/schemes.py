@@ -67,6 +67,9 @@ class Variant:
     quantile_window: int | None = None
     drop_guard: float = 0.65
     discount: float = 1.0
+    # Partial reveal (AbrEngine.reveal_noise; 0: off) and its shrinkage to the population.
+    reveal_noise: float = 2.0
+    reveal_prior: float = 4.0
     warmup: bool = True
     # Probes (bench/abr/probes.py): neighbour-conditioned error quantiles over the k nearest
     # snapshots (0: off) mixed in at ``conditional_blend``; planners voting with their values,
@@ -148,6 +151,8 @@ class Variant:
             level_weights=self.level_weights,
             regime_edges=self.regime_edges,
             drop_guard=self.drop_guard,
+            reveal_noise=self.reveal_noise,
+            reveal_prior=self.reveal_prior,
             next_predictor=ThroughputPredictor(forgetting=self.forgetting)
             if self.next_model
             else None,
@@ -161,12 +166,16 @@ DEFAULT = Variant(
     "service",
     "chosen (best training plateau): q .05-.95, terminal 0.3/s to 20 s, 4-chunk target,"
     " moves (1,1,3), RLS forgetting 0.999, switches planned at 1.3x their QoE cost, drop guard"
-    " 0.65 (best over ten warm-up orders)",
+    " 0.65, partial reveal 2x the session's step sd (each adopted over ten warm-up orders)",
 )
 
-# The previous default (switches planned at their QoE cost): the base of the earlier rows.
+# The default before the partial reveal: the base of the rows measured on the drop guard, which
+# keep the configurations they measured.
+_GUARDED = replace(DEFAULT, reveal_noise=0.0)
+
+# The default before that (switches planned at their QoE cost): the base of the earlier rows.
 # (Without the drop guard, adopted later, so these rows keep the configurations they measured.)
-_PREVIOUS = replace(DEFAULT, switch_weight=1.0, drop_guard=0.0)
+_PREVIOUS = replace(_GUARDED, switch_weight=1.0, drop_guard=0.0)
 
 _EXHAUSTIVE = replace(
     _PREVIOUS, blocks=(1, 1, 1, 1, 1), terminal_weight=0.0, target_chunks=1, forgetting=0.9999
@@ -302,52 +311,52 @@ ABLATION = (
         first_shift=-0.1,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="switch weight 1.0",
         what="the previous default: switches planned at their QoE cost",
         switch_weight=1.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="switch weight 1.7",
         what="switches planned at 1.7x their QoE cost",
         switch_weight=1.7,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="up-switch weight",
         what="only up-switches planned at 1.3x their QoE cost, down-switches at 1x",
         switch_weight=1.0,
         up_switch_weight=1.3,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="buffer risk tilt",
         what="scenario weights tilted exp(-lambda z), lambda 0.5 on an empty buffer to -0.3 at 20 s",
         risk=(0.5, -0.3),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="startup closed loop",
         what="first 4 chunks planned with the closed-loop value (E_s[max over the rest])",
         startup=(4, 1.0),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="startup tilt",
         what="first 2 chunks: scenario weights tilted toward the fast ones (lambda -0.5)",
         startup=(2, 0.0),
         startup_risk=-0.5,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="learned terminal",
         what="terminal value fitted by rollouts of the policy on the training traces"
         " (buffer x rung x rate band, bench/abr/terminal.py) instead of 0.3/s to 20 s",
         terminal_table=TERMINAL_TABLE,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="learned terminal x0.5",
         what="its buffer values halved, no rung term",
         terminal_table=TERMINAL_TABLE,
@@ -355,7 +364,7 @@ ABLATION = (
         terminal_rung_scale=0.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="scenario tree",
         what="first rung valued by a two-stage tree: the first chunk tells"
         " {.05,.2} / {.5} / {.8,.95} apart, the rest of the plan adapts per group",
@@ -363,133 +372,158 @@ ABLATION = (
         reveal=((0, 1), (2,), (3, 4)),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="end taper",
         what="buffer value capped at 2 s per chunk left after the horizon (spend it at the end)",
         end_taper_s=2.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="trapezoid weights",
         what="scenario weights .125/.225/.3/.225/.125 (a proper discretisation) instead of 1/5",
         level_weights=(0.125, 0.225, 0.3, 0.225, 0.125),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="first-move hysteresis",
         what="the first move's switch charged 0.2x its cost on top",
         first_switch_extra=0.2,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="session narrowing",
         what="scenarios narrowed (never widened) by session/population error ratio^0.5",
         session_scale=0.5,
         session_clip=(0.3, 1.0),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="drop band",
         what="error quantiles apart after a drop (last rate < 0.78x the 5-chunk harmonic mean)",
         volatility_edges=(-0.25,),
         band_feature="drop",
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="moves (1,2,2)",
         what="the 2nd and 3rd moves held 2 chunks each",
         blocks=(1, 2, 2),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="volatility regimes",
         what="a predictor per band of session volatility (std of chunk-to-chunk log-rate"
         " change < / >= 0.15), the shared one until a band has learned 200 chunks",
         regime_edges=(0.15,),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rolling quantiles",
         what="error quantiles over the last 1000 errors (River RollingQuantile) instead of all",
         quantile_window=1000,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="no drop guard",
         what="the previous default: after a drop below 0.65x the 5-chunk harmonic mean the first"
         " chunk's scenarios still follow the forecast, not the last rate",
         drop_guard=0.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="discount 0.9",
         what="chunk t of the plan weighs 0.9^t (later chunks will be re-planned), the buffer"
         " value 0.9^5",
         discount=0.9,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="conditional quantiles",
         what="scenario errors = quantiles of the errors of the 200 nearest past snapshots"
         " (last rates against their harmonic mean, volatility, level, age; bench/abr/probes.py)",
         conditional_k=200,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="conditional, half",
         what="the mean of those and the global error quantiles",
         conditional_k=200,
         conditional_blend=0.5,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="vote: terminal",
         what="first rung by the mean per-rung value of 3 planners, terminal weight x0.8 / 1 / 1.2",
         vote=((0.8, 1.0), (1.0, 1.0), (1.2, 1.0)),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="vote: switch",
         what="... of 3 planners, switch weight x0.85 / 1 / 1.15",
         vote=((1.0, 0.85), (1.0, 1.0), (1.0, 1.15)),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rare outage",
         what="a 0.2% scenario at 0.3x the worst (the norway_car_12 kind of collapse)",
         outage=(0.3, 0.002),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="low tail .02",
         what="scenario levels .02/.2/.5/.8/.95 (more cautious)",
         levels=(0.02, 0.2, 0.5, 0.8, 0.95),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="low tail .1",
         what="scenario levels .1/.2/.5/.8/.95 (bolder)",
         levels=(0.1, 0.2, 0.5, 0.8, 0.95),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rebuffer weight 1.1",
         what="expected stalls planned at 1.1x their QoE cost (risk aversion on top of the"
         " scenarios)",
         rebuffer_weight=1.1,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rebuffer weight 1.4",
         what="... at 1.4x their QoE cost",
         rebuffer_weight=1.4,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="River BLR",
         what="River's BayesianLinearRegression(smoothing=0.999) as the mean model: the same"
         " estimator as the RLS (bench/abr/probes.py), computed by inverting at every update",
         river_blr=True,
+    ),
+    replace(
+        _GUARDED,
+        label="no partial reveal",
+        what="the previous default: each first rung valued by its best open-loop plan (the rest"
+        " of the plan committed to under every scenario)",
+    ),
+    replace(
+        _GUARDED,
+        label="exact reveal",
+        what="each first rung valued as if its chunk told the scenarios apart: E_s[max over the"
+        " rest]",
+        adaptive=1.0,
+    ),
+    replace(
+        DEFAULT,
+        label="partial reveal x1",
+        what="the first chunk's noise 1x the session's chunk-to-chunk log-rate sd (more revealed)",
+        reveal_noise=1.0,
+    ),
+    replace(
+        DEFAULT,
+        label="partial reveal x3",
+        what="... 3x (less revealed)",
+        reveal_noise=3.0,
     ),
     replace(
         DEFAULT,

@@ -161,8 +161,154 @@ def simulate_numpy(
     return rebuf.reshape(s, -1), np.ascontiguousarray(buffer).reshape(s, -1)
 
 
+# 3-point Gauss-Hermite rule for a standard normal: nodes and weights (exact to degree 5).
+GH_NODES = np.array([-np.sqrt(3.0), 0.0, np.sqrt(3.0)])
+GH_WEIGHTS = np.array([1.0, 4.0, 1.0]) / 6.0
+
+
+@njit(cache=True, nogil=True)
+def _partial_reveal(
+    fixed: np.ndarray,
+    rebuf: np.ndarray,
+    rebuf_penalty: float,
+    kept_weight: float,
+    kept: np.ndarray,
+    allowed: np.ndarray,
+    logs: np.ndarray,
+    w: np.ndarray,
+    sd: float,
+    n_first: int,
+) -> np.ndarray:  # pragma: no cover - compiled; tested through partial_reveal()
+    n_s, n_seq = rebuf.shape
+    block = n_seq // n_first
+    # The scenario-dependent part of every sequence's value, once.
+    value = np.empty((n_s, n_seq))
+    for t in range(n_s):
+        for n in range(n_seq):
+            value[t, n] = -rebuf_penalty * rebuf[t, n]
+            if kept.shape[0] > 0:
+                value[t, n] += kept_weight * kept[t, n]
+    out = np.zeros(n_first)
+    post = np.empty(n_s)
+    z2 = np.empty(n_s)
+    mixed = np.empty(n_seq)
+    for s in range(n_s):
+        for j in range(3):
+            obs = logs[s] + sd * GH_NODES[j]
+            least = np.inf
+            for t in range(n_s):
+                z = (obs - logs[t]) / sd
+                z2[t] = z * z
+                least = min(least, z2[t])
+            total = 0.0
+            for t in range(n_s):
+                post[t] = np.exp(-0.5 * (z2[t] - least)) * w[t]
+                total += post[t]
+            for n in range(n_seq):
+                mixed[n] = fixed[n]
+            for t in range(n_s):
+                p = post[t] / total
+                for n in range(n_seq):
+                    mixed[n] += p * value[t, n]
+            for f in range(n_first):
+                best = -np.inf
+                for n in range(f * block, (f + 1) * block):
+                    if allowed[n]:
+                        best = max(best, mixed[n])
+                out[f] += w[s] * GH_WEIGHTS[j] * best
+    return out
+
+
+def partial_reveal(
+    fixed: np.ndarray,
+    rebuf: np.ndarray,
+    rebuf_penalty: float,
+    kept_weight: float,
+    kept: np.ndarray | None,
+    allowed: np.ndarray,
+    logs: np.ndarray,
+    w: np.ndarray,
+    sd: float,
+    n_first: int,
+) -> np.ndarray:
+    """Value per first rung when the first chunk is a noisy look at the scenario.
+
+    Sequence ``n`` under scenario ``s`` is worth ``fixed[n] - rebuf_penalty * rebuf[s, n] +
+    kept_weight * kept[s, n]`` (``kept``: the buffer credited at the horizon, None for none);
+    ``allowed`` rules sequences out (a cap); sequences are numbered first rung major (``n_first``
+    blocks). ``logs`` are the scenarios' log rates and ``w`` their weights. The first chunk's
+    log rate is o = logs[s] + sd * z (z standard normal, 3-point Gauss-Hermite); the rest of
+    the plan is then chosen for the posterior P(s | o), so the value is
+    sum_o P(o) max_rest sum_s P(s | o) value[s]. sd near 0 tells the scenarios apart exactly
+    (E_s[max_rest value[s]]), a large sd nothing (max_rest E_s[value[s]], the open-loop plan).
+
+    >>> fixed = np.zeros(2)  # one first rung, two ways to go on; each stalls in one scenario
+    >>> rebuf = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> logs, w, ok = np.log([1e5, 4e5]), np.array([0.5, 0.5]), np.ones(2, bool)
+    >>> partial_reveal(fixed, rebuf, 4.0, 0.0, None, ok, logs, w, 1e-3, 1).round(3).tolist()
+    [0.0]
+    >>> partial_reveal(fixed, rebuf, 4.0, 0.0, None, ok, logs, w, 1e6, 1).round(3).tolist()
+    [-2.0]
+    """
+    n_s = rebuf.shape[0]
+    return _partial_reveal(
+        np.asarray(fixed, dtype=np.float64),
+        np.ascontiguousarray(rebuf, dtype=np.float32),
+        float(rebuf_penalty),
+        float(kept_weight),
+        _NO_KEPT if kept is None else np.ascontiguousarray(kept, dtype=np.float32).reshape(n_s, -1),
+        np.asarray(allowed, dtype=np.bool_),
+        np.asarray(logs, dtype=np.float64),
+        np.asarray(w, dtype=np.float64),
+        float(sd),
+        int(n_first),
+    )
+
+
+_NO_KEPT = np.zeros((0, 0), np.float32)
+
+
+def partial_reveal_numpy(
+    fixed: np.ndarray,
+    rebuf: np.ndarray,
+    rebuf_penalty: float,
+    kept_weight: float,
+    kept: np.ndarray | None,
+    allowed: np.ndarray,
+    logs: np.ndarray,
+    w: np.ndarray,
+    sd: float,
+    n_first: int,
+) -> np.ndarray:
+    """The same by numpy broadcasting (the reference the kernel is tested against)."""
+    value = fixed[None, :] - rebuf_penalty * rebuf.astype(np.float64)
+    if kept is not None:
+        value = value + kept_weight * kept.astype(np.float64)
+    obs = (logs[:, None] + sd * GH_NODES[None, :]).ravel()
+    p_obs = (w[:, None] * GH_WEIGHTS[None, :]).ravel()
+    z2 = ((obs[:, None] - logs[None, :]) / sd) ** 2
+    post = np.exp(-0.5 * (z2 - z2.min(axis=1, keepdims=True))) * w[None, :]
+    post /= post.sum(axis=1, keepdims=True)
+    mixed = np.where(allowed, post @ value, -np.inf).reshape(len(obs), n_first, -1)
+    return np.asarray(p_obs @ mixed.max(axis=2))
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) before serving, so no player waits for it."""
     download = np.ones((2, 5, 6), dtype=np.float32)
     for end_buffer in (True, False):
         simulate(download, 10.0, np.array([0, 1, 2, 3, 3]), 4.0, 60.0, end_buffer)
+    rebuf = np.zeros((2, 216), np.float32)
+    for kept in (None, rebuf):
+        partial_reveal(
+            np.zeros(216),
+            rebuf,
+            4.3,
+            0.3,
+            kept,
+            np.ones(216, bool),
+            np.zeros(2),
+            np.ones(2),
+            0.5,
+            6,
+        )

@@ -40,7 +40,8 @@ class Plan:
     reason: str
     value: float
     sequence: tuple[int, ...]
-    # Best plan value per first rung (-inf where ruled out): what a learned correction adjusts.
+    # Value per first rung the rung was chosen by (-inf where ruled out): the best plan's, or
+    # with a closed-loop value its blend. What a learned correction adjusts.
     scores: tuple[float, ...] = ()
 
 
@@ -217,6 +218,7 @@ class MpcPlanner:
         empty_buffer_reason: str = "startup",
         adaptive: float | None = None,
         chunks_after: int | None = None,
+        reveal_sd: float | None = None,
     ) -> Plan:
         """Best first rung for chunk sizes ``sizes`` (rungs x chunks ahead, bytes).
 
@@ -225,7 +227,9 @@ class MpcPlanner:
         by default); ``max_rung`` caps every chunk of the plan (device cap);
         ``video_continues`` turns the terminal buffer value on; ``adaptive``
         overrides the planner's closed-loop blend for this decision; ``chunks_after`` (chunks
-        of the video after the horizon, None if unknown) tapers the buffer value near the end.
+        of the video after the horizon, None if unknown) tapers the buffer value near the end;
+        ``reveal_sd`` (log-rate noise of the first chunk's rate as a look at the scenario) makes
+        the closed-loop value a Bayesian partial reveal (:meth:`_closed_value`).
         """
         blend_weight = self.adaptive if adaptive is None else adaptive
         r = self.n_rungs
@@ -304,22 +308,39 @@ class MpcPlanner:
         best = int(np.argmax(masked))
         n_moves = moves[-1] + 1
         block = r ** (n_moves - 1)
+        per_first = masked.reshape(r, block).max(axis=1)  # what the first rung is chosen by
         if blend_weight and n_moves > 1 and s > 1:
-            per_s = (util - smooth_penalty * smooth) - rebuffer_penalty * rebuf.reshape(s, -1)
-            if kept is not None:
-                per_s += kept if self.terminal_value is not None else self.terminal_weight * kept
-            per_s = np.where(allowed, per_s, -np.inf).reshape(s, r, block)
-            if self.reveal is None:
-                closed = w32 @ per_s.max(axis=2)
-            else:
-                closed = sum(
-                    np.tensordot(w32[list(g)], per_s[list(g)], axes=1).max(axis=1)
-                    for g in self.reveal
+            fixed = util - smooth_penalty * smooth
+            kept_w = 1.0 if self.terminal_value is not None else self.terminal_weight
+            if reveal_sd is not None:
+                # The first chunk as a noisy look at the scenario (compiled, one pass).
+                first = rates[:, 0] if rates.ndim == 2 else rates
+                closed = mpc_kernel.partial_reveal(
+                    fixed,
+                    rebuf.reshape(s, -1),
+                    rebuffer_penalty,
+                    kept_w,
+                    kept,
+                    allowed,
+                    np.log(first),
+                    w,
+                    reveal_sd,
+                    r,
                 )
-            opened = masked.reshape(r, block).max(axis=1)
-            blend = (1.0 - blend_weight) * opened + blend_weight * closed
-            score = np.where(np.isfinite(opened), blend, -np.inf)
-            lead = int(np.argmax(score))
+            else:
+                per_s = fixed - rebuffer_penalty * rebuf.reshape(s, -1)
+                if kept is not None:
+                    per_s += kept_w * kept
+                per_s = np.where(allowed, per_s, -np.inf).reshape(s, r, block)
+                closed = self._closed_value(per_s, w32)
+            opened = per_first
+            blend = (
+                closed
+                if blend_weight == 1.0  # (0 x -inf would be nan where a cap rules a rung out)
+                else (1.0 - blend_weight) * opened + blend_weight * closed
+            )
+            per_first = np.where(np.isfinite(opened), blend, -np.inf)
+            lead = int(np.argmax(per_first))
             best = lead * block + int(np.argmax(masked[lead * block : (lead + 1) * block]))
         rung = best // block
         seq = tuple(int(v) for v in np.unravel_index(best, (r,) * n_moves))
@@ -337,8 +358,20 @@ class MpcPlanner:
             buffer_s,
             empty_buffer_reason,
         )
-        scores = tuple(float(v) for v in masked.reshape(r, block).max(axis=1))
+        scores = tuple(float(v) for v in per_first)
         return Plan(rung, predicted, reason, float(masked[best]), seq, scores)
+
+    def _closed_value(self, per_s: np.ndarray, w32: np.ndarray) -> np.ndarray:
+        """Value per first rung when the first chunk tells the scenarios apart exactly.
+
+        ``per_s`` is (scenarios, first rung, rest) with -inf where ruled out: E_s[max_rest V_s],
+        or with ``reveal`` groups sum_g max_rest sum_{s in g} w_s V_s.
+        """
+        if self.reveal is None:
+            return np.asarray(w32 @ per_s.max(axis=2))
+        return np.asarray(
+            sum(np.tensordot(w32[list(g)], per_s[list(g)], axes=1).max(axis=1) for g in self.reveal)
+        )
 
     def _terminal_gap(
         self, sizes: np.ndarray, rates: np.ndarray, w: np.ndarray, n: int
