@@ -68,7 +68,7 @@ class Variant:
     drop_guard: float = 0.65
     discount: float = 1.0
     # Partial reveal (AbrEngine.reveal_noise; 0: off) and its shrinkage to the population.
-    reveal_noise: float = 2.0
+    reveal_noise: float = 0.0
     reveal_prior: float = 4.0
     warmup: bool = True
     # Probes (bench/abr/probes.py): neighbour-conditioned error quantiles over the k nearest
@@ -166,16 +166,12 @@ DEFAULT = Variant(
     "service",
     "chosen (best training plateau): q .05-.95, terminal 0.3/s to 20 s, 4-chunk target,"
     " moves (1,1,3), RLS forgetting 0.999, switches planned at 1.3x their QoE cost, drop guard"
-    " 0.65, partial reveal 2x the session's step sd (each adopted over ten warm-up orders)",
+    " 0.65 (best over ten warm-up orders)",
 )
 
-# The default before the partial reveal: the base of the rows measured on the drop guard, which
-# keep the configurations they measured.
-_GUARDED = replace(DEFAULT, reveal_noise=0.0)
-
-# The default before that (switches planned at their QoE cost): the base of the earlier rows.
+# The previous default (switches planned at their QoE cost): the base of the earlier rows.
 # (Without the drop guard, adopted later, so these rows keep the configurations they measured.)
-_PREVIOUS = replace(_GUARDED, switch_weight=1.0, drop_guard=0.0)
+_PREVIOUS = replace(DEFAULT, switch_weight=1.0, drop_guard=0.0)
 
 _EXHAUSTIVE = replace(
     _PREVIOUS, blocks=(1, 1, 1, 1, 1), terminal_weight=0.0, target_chunks=1, forgetting=0.9999
@@ -311,52 +307,52 @@ ABLATION = (
         first_shift=-0.1,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="switch weight 1.0",
         what="the previous default: switches planned at their QoE cost",
         switch_weight=1.0,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="switch weight 1.7",
         what="switches planned at 1.7x their QoE cost",
         switch_weight=1.7,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="up-switch weight",
         what="only up-switches planned at 1.3x their QoE cost, down-switches at 1x",
         switch_weight=1.0,
         up_switch_weight=1.3,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="buffer risk tilt",
         what="scenario weights tilted exp(-lambda z), lambda 0.5 on an empty buffer to -0.3 at 20 s",
         risk=(0.5, -0.3),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="startup closed loop",
         what="first 4 chunks planned with the closed-loop value (E_s[max over the rest])",
         startup=(4, 1.0),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="startup tilt",
         what="first 2 chunks: scenario weights tilted toward the fast ones (lambda -0.5)",
         startup=(2, 0.0),
         startup_risk=-0.5,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="learned terminal",
         what="terminal value fitted by rollouts of the policy on the training traces"
         " (buffer x rung x rate band, bench/abr/terminal.py) instead of 0.3/s to 20 s",
         terminal_table=TERMINAL_TABLE,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="learned terminal x0.5",
         what="its buffer values halved, no rung term",
         terminal_table=TERMINAL_TABLE,
@@ -364,7 +360,7 @@ ABLATION = (
         terminal_rung_scale=0.0,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="scenario tree",
         what="first rung valued by a two-stage tree: the first chunk tells"
         " {.05,.2} / {.5} / {.8,.95} apart, the rest of the plan adapts per group",
@@ -372,151 +368,153 @@ ABLATION = (
         reveal=((0, 1), (2,), (3, 4)),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="end taper",
         what="buffer value capped at 2 s per chunk left after the horizon (spend it at the end)",
         end_taper_s=2.0,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="trapezoid weights",
         what="scenario weights .125/.225/.3/.225/.125 (a proper discretisation) instead of 1/5",
         level_weights=(0.125, 0.225, 0.3, 0.225, 0.125),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="first-move hysteresis",
         what="the first move's switch charged 0.2x its cost on top",
         first_switch_extra=0.2,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="session narrowing",
         what="scenarios narrowed (never widened) by session/population error ratio^0.5",
         session_scale=0.5,
         session_clip=(0.3, 1.0),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="drop band",
         what="error quantiles apart after a drop (last rate < 0.78x the 5-chunk harmonic mean)",
         volatility_edges=(-0.25,),
         band_feature="drop",
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="moves (1,2,2)",
         what="the 2nd and 3rd moves held 2 chunks each",
         blocks=(1, 2, 2),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="volatility regimes",
         what="a predictor per band of session volatility (std of chunk-to-chunk log-rate"
         " change < / >= 0.15), the shared one until a band has learned 200 chunks",
         regime_edges=(0.15,),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="rolling quantiles",
         what="error quantiles over the last 1000 errors (River RollingQuantile) instead of all",
         quantile_window=1000,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="no drop guard",
         what="the previous default: after a drop below 0.65x the 5-chunk harmonic mean the first"
         " chunk's scenarios still follow the forecast, not the last rate",
         drop_guard=0.0,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="discount 0.9",
         what="chunk t of the plan weighs 0.9^t (later chunks will be re-planned), the buffer"
         " value 0.9^5",
         discount=0.9,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="conditional quantiles",
         what="scenario errors = quantiles of the errors of the 200 nearest past snapshots"
         " (last rates against their harmonic mean, volatility, level, age; bench/abr/probes.py)",
         conditional_k=200,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="conditional, half",
         what="the mean of those and the global error quantiles",
         conditional_k=200,
         conditional_blend=0.5,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="vote: terminal",
         what="first rung by the mean per-rung value of 3 planners, terminal weight x0.8 / 1 / 1.2",
         vote=((0.8, 1.0), (1.0, 1.0), (1.2, 1.0)),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="vote: switch",
         what="... of 3 planners, switch weight x0.85 / 1 / 1.15",
         vote=((1.0, 0.85), (1.0, 1.0), (1.0, 1.15)),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="rare outage",
         what="a 0.2% scenario at 0.3x the worst (the norway_car_12 kind of collapse)",
         outage=(0.3, 0.002),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="low tail .02",
         what="scenario levels .02/.2/.5/.8/.95 (more cautious)",
         levels=(0.02, 0.2, 0.5, 0.8, 0.95),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="low tail .1",
         what="scenario levels .1/.2/.5/.8/.95 (bolder)",
         levels=(0.1, 0.2, 0.5, 0.8, 0.95),
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="rebuffer weight 1.1",
         what="expected stalls planned at 1.1x their QoE cost (risk aversion on top of the"
         " scenarios)",
         rebuffer_weight=1.1,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="rebuffer weight 1.4",
         what="... at 1.4x their QoE cost",
         rebuffer_weight=1.4,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="River BLR",
         what="River's BayesianLinearRegression(smoothing=0.999) as the mean model: the same"
         " estimator as the RLS (bench/abr/probes.py), computed by inverting at every update",
         river_blr=True,
     ),
     replace(
-        _GUARDED,
-        label="no partial reveal",
-        what="the previous default: each first rung valued by its best open-loop plan (the rest"
-        " of the plan committed to under every scenario)",
-    ),
-    replace(
-        _GUARDED,
+        DEFAULT,
         label="exact reveal",
         what="each first rung valued as if its chunk told the scenarios apart: E_s[max over the"
-        " rest]",
+        " rest] (the open-loop plan commits to the rest under every scenario)",
         adaptive=1.0,
     ),
     replace(
         DEFAULT,
+        label="partial reveal",
+        what="... as if its chunk were a noisy look at the scenario (noise 2x the session's"
+        " chunk-to-chunk log-rate sd, shrunk to the population's): re-planning counted on only"
+        " as far as the next chunk can inform it",
+        reveal_noise=2.0,
+    ),
+    replace(
+        DEFAULT,
         label="partial reveal x1",
-        what="the first chunk's noise 1x the session's chunk-to-chunk log-rate sd (more revealed)",
+        what="the noise 1x the session's sd (more revealed)",
         reveal_noise=1.0,
     ),
     replace(

@@ -95,7 +95,7 @@ def test_risk_averse_tilt_picks_lower_on_a_short_buffer():
 
 
 def test_startup_hook_applies_to_young_sessions_only():
-    engine = AbrEngine(LADDER, startup=(3, 1.0), reveal_noise=0.0)  # the hook alone
+    engine = AbrEngine(LADDER, startup=(3, 1.0))
     seen = []
     original = engine.planner.plan
 

@@ -81,3 +81,15 @@ def test_the_bench_default_is_the_service_configuration():
         assert (a.rung, a.reason) == (b.rung, b.reason)
         assert a.predicted_download_s == pytest.approx(b.predicted_download_s)
     assert "no drop guard" in {v.label for v in ABLATION}
+
+
+def test_jitters_of_one_order_count_once_in_the_standard_error():
+    # Two orders, two near-identical jitters each: the error is that of two differences, not four.
+    scores = np.array([2.0, 2.01, 4.0, 4.01])
+    base = np.ones(4)
+    diff, se = paired(scores, base, per_order=2)
+    assert diff == pytest.approx(2.005)
+    assert se == pytest.approx(1.0)
+    assert paired(scores, base)[1] < se  # run by run it would look twice as sure
+    with pytest.raises(ValueError, match="same number of runs"):
+        paired(scores[:3], base[:3], per_order=2)
