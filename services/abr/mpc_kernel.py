@@ -19,6 +19,8 @@ rung ``(n // R**(M-1-j)) % R`` for move ``j`` of ``M``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -219,77 +221,75 @@ def _partial_reveal(
     return out
 
 
-def partial_reveal(
-    fixed: np.ndarray,
-    rebuf: np.ndarray,
-    rebuf_penalty: float,
-    kept_weight: float,
-    kept: np.ndarray | None,
-    allowed: np.ndarray,
-    logs: np.ndarray,
-    w: np.ndarray,
-    sd: float,
-    n_first: int,
-) -> np.ndarray:
-    """Value per first rung when the first chunk is a noisy look at the scenario.
+class RevealTerms(NamedTuple):
+    """What :func:`partial_reveal` values: every sequence's QoE terms under every scenario.
 
     Sequence ``n`` under scenario ``s`` is worth ``fixed[n] - rebuf_penalty * rebuf[s, n] +
     kept_weight * kept[s, n]`` (``kept``: the buffer credited at the horizon, None for none);
     ``allowed`` rules sequences out (a cap); sequences are numbered first rung major (``n_first``
-    blocks). ``logs`` are the scenarios' log rates and ``w`` their weights. The first chunk's
-    log rate is o = logs[s] + sd * z (z standard normal, 3-point Gauss-Hermite); the rest of
-    the plan is then chosen for the posterior P(s | o), so the value is
-    sum_o P(o) max_rest sum_s P(s | o) value[s]. sd near 0 tells the scenarios apart exactly
+    blocks). ``logs`` are the scenarios' log rates, ``w`` their weights, ``sd`` the noise of
+    the first chunk's log rate as a look at the scenario.
+    """
+
+    fixed: np.ndarray
+    rebuf: np.ndarray
+    rebuf_penalty: float
+    kept_weight: float
+    kept: np.ndarray | None
+    allowed: np.ndarray
+    logs: np.ndarray
+    w: np.ndarray
+    sd: float
+    n_first: int
+
+
+def partial_reveal(t: RevealTerms) -> np.ndarray:
+    """Value per first rung when the first chunk is a noisy look at the scenario.
+
+    The first chunk's log rate is o = logs[s] + sd * z (z standard normal, 3-point
+    Gauss-Hermite); the rest of the plan is then chosen for the posterior P(s | o), so the value
+    is sum_o P(o) max_rest sum_s P(s | o) value[s]. sd near 0 tells the scenarios apart exactly
     (E_s[max_rest value[s]]), a large sd nothing (max_rest E_s[value[s]], the open-loop plan).
 
-    >>> fixed = np.zeros(2)  # one first rung, two ways to go on; each stalls in one scenario
-    >>> rebuf = np.array([[0.0, 1.0], [1.0, 0.0]])
-    >>> logs, w, ok = np.log([1e5, 4e5]), np.array([0.5, 0.5]), np.ones(2, bool)
-    >>> partial_reveal(fixed, rebuf, 4.0, 0.0, None, ok, logs, w, 1e-3, 1).round(3).tolist()
+    >>> rebuf = np.array([[0.0, 1.0], [1.0, 0.0]])  # one first rung, two ways to go on,
+    >>> logs, w, ok = np.log([1e5, 4e5]), np.array([0.5, 0.5]), np.ones(2, bool)  # each stalls
+    >>> terms = RevealTerms(np.zeros(2), rebuf, 4.0, 0.0, None, ok, logs, w, 1e-3, 1)
+    >>> partial_reveal(terms).round(3).tolist()  # in one scenario: a sharp look avoids it
     [0.0]
-    >>> partial_reveal(fixed, rebuf, 4.0, 0.0, None, ok, logs, w, 1e6, 1).round(3).tolist()
+    >>> partial_reveal(terms._replace(sd=1e6)).round(3).tolist()  # a blind one cannot
     [-2.0]
     """
-    n_s = rebuf.shape[0]
+    n_s = t.rebuf.shape[0]
     return _partial_reveal(
-        np.asarray(fixed, dtype=np.float64),
-        np.ascontiguousarray(rebuf, dtype=np.float32),
-        float(rebuf_penalty),
-        float(kept_weight),
-        _NO_KEPT if kept is None else np.ascontiguousarray(kept, dtype=np.float32).reshape(n_s, -1),
-        np.asarray(allowed, dtype=np.bool_),
-        np.asarray(logs, dtype=np.float64),
-        np.asarray(w, dtype=np.float64),
-        float(sd),
-        int(n_first),
+        np.asarray(t.fixed, dtype=np.float64),
+        np.ascontiguousarray(t.rebuf, dtype=np.float32),
+        float(t.rebuf_penalty),
+        float(t.kept_weight),
+        _NO_KEPT
+        if t.kept is None
+        else np.ascontiguousarray(t.kept, dtype=np.float32).reshape(n_s, -1),
+        np.asarray(t.allowed, dtype=np.bool_),
+        np.asarray(t.logs, dtype=np.float64),
+        np.asarray(t.w, dtype=np.float64),
+        float(t.sd),
+        int(t.n_first),
     )
 
 
 _NO_KEPT = np.zeros((0, 0), np.float32)
 
 
-def partial_reveal_numpy(
-    fixed: np.ndarray,
-    rebuf: np.ndarray,
-    rebuf_penalty: float,
-    kept_weight: float,
-    kept: np.ndarray | None,
-    allowed: np.ndarray,
-    logs: np.ndarray,
-    w: np.ndarray,
-    sd: float,
-    n_first: int,
-) -> np.ndarray:
+def partial_reveal_numpy(t: RevealTerms) -> np.ndarray:
     """The same by numpy broadcasting (the reference the kernel is tested against)."""
-    value = fixed[None, :] - rebuf_penalty * rebuf.astype(np.float64)
-    if kept is not None:
-        value = value + kept_weight * kept.astype(np.float64)
-    obs = (logs[:, None] + sd * GH_NODES[None, :]).ravel()
-    p_obs = (w[:, None] * GH_WEIGHTS[None, :]).ravel()
-    z2 = ((obs[:, None] - logs[None, :]) / sd) ** 2
-    post = np.exp(-0.5 * (z2 - z2.min(axis=1, keepdims=True))) * w[None, :]
+    value = t.fixed[None, :] - t.rebuf_penalty * t.rebuf.astype(np.float64)
+    if t.kept is not None:
+        value = value + t.kept_weight * t.kept.astype(np.float64)
+    obs = (t.logs[:, None] + t.sd * GH_NODES[None, :]).ravel()
+    p_obs = (t.w[:, None] * GH_WEIGHTS[None, :]).ravel()
+    z2 = ((obs[:, None] - t.logs[None, :]) / t.sd) ** 2
+    post = np.exp(-0.5 * (z2 - z2.min(axis=1, keepdims=True))) * t.w[None, :]
     post /= post.sum(axis=1, keepdims=True)
-    mixed = np.where(allowed, post @ value, -np.inf).reshape(len(obs), n_first, -1)
+    mixed = np.where(t.allowed, post @ value, -np.inf).reshape(len(obs), t.n_first, -1)
     return np.asarray(p_obs @ mixed.max(axis=2))
 
 
@@ -300,15 +300,7 @@ def warm_up() -> None:
         simulate(download, 10.0, np.array([0, 1, 2, 3, 3]), 4.0, 60.0, end_buffer)
     rebuf = np.zeros((2, 216), np.float32)
     for kept in (None, rebuf):
+        ok = np.ones(216, bool)
         partial_reveal(
-            np.zeros(216),
-            rebuf,
-            4.3,
-            0.3,
-            kept,
-            np.ones(216, bool),
-            np.zeros(2),
-            np.ones(2),
-            0.5,
-            6,
+            RevealTerms(np.zeros(216), rebuf, 4.3, 0.3, kept, ok, np.zeros(2), np.ones(2), 0.5, 6)
         )

@@ -316,16 +316,18 @@ class MpcPlanner:
                 # The first chunk as a noisy look at the scenario (compiled, one pass).
                 first = rates[:, 0] if rates.ndim == 2 else rates
                 closed = mpc_kernel.partial_reveal(
-                    fixed,
-                    rebuf.reshape(s, -1),
-                    rebuffer_penalty,
-                    kept_w,
-                    kept,
-                    allowed,
-                    np.log(first),
-                    w,
-                    reveal_sd,
-                    r,
+                    mpc_kernel.RevealTerms(
+                        fixed,
+                        rebuf.reshape(s, -1),
+                        rebuffer_penalty,
+                        kept_w,
+                        kept,
+                        allowed,
+                        np.log(first),
+                        w,
+                        reveal_sd,
+                        r,
+                    )
                 )
             else:
                 per_s = fixed - rebuffer_penalty * rebuf.reshape(s, -1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from services.abr.engine import AbrEngine
-from services.abr.mpc_kernel import partial_reveal, partial_reveal_numpy
+from services.abr.mpc_kernel import RevealTerms, partial_reveal, partial_reveal_numpy
 from services.abr.planner import MpcPlanner, Plan
 from services.abr.qoe import QoE
 from services.abr.session import SessionState
@@ -29,8 +29,8 @@ def test_kernel_matches_the_numpy_reference(with_kept: bool, capped: bool) -> No
         allowed = np.arange(216) % 6 <= 3 if capped else np.ones(216, bool)
         logs = np.sort(rng.normal(12.0, 0.5, 5))
         w = rng.dirichlet(np.ones(5))
-        args = (fixed, rebuf, 4.3, 0.3, kept, allowed, logs, w, sd, 6)
-        np.testing.assert_allclose(partial_reveal(*args), partial_reveal_numpy(*args), rtol=1e-9)
+        terms = RevealTerms(fixed, rebuf, 4.3, 0.3, kept, allowed, logs, w, sd, 6)
+        np.testing.assert_allclose(partial_reveal(terms), partial_reveal_numpy(terms), rtol=1e-9)
 
 
 def _plan(
