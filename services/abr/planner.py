@@ -229,7 +229,7 @@ class MpcPlanner:
         overrides the planner's closed-loop blend for this decision; ``chunks_after`` (chunks
         of the video after the horizon, None if unknown) tapers the buffer value near the end;
         ``reveal_sd`` (log-rate noise of the first chunk's rate as a look at the scenario) makes
-        the closed-loop value a Bayesian partial reveal (:meth:`_closed_value`).
+        the closed-loop value a Bayesian partial reveal (:func:`mpc_kernel.partial_reveal`).
         """
         blend_weight = self.adaptive if adaptive is None else adaptive
         r = self.n_rungs
@@ -334,7 +334,13 @@ class MpcPlanner:
                 if kept is not None:
                     per_s += kept_w * kept
                 per_s = np.where(allowed, per_s, -np.inf).reshape(s, r, block)
-                closed = self._closed_value(per_s, w32)
+                if self.reveal is None:
+                    closed = w32 @ per_s.max(axis=2)
+                else:
+                    closed = sum(
+                        np.tensordot(w32[list(g)], per_s[list(g)], axes=1).max(axis=1)
+                        for g in self.reveal
+                    )
             opened = per_first
             blend = (
                 closed
@@ -362,18 +368,6 @@ class MpcPlanner:
         )
         scores = tuple(float(v) for v in per_first)
         return Plan(rung, predicted, reason, float(masked[best]), seq, scores)
-
-    def _closed_value(self, per_s: np.ndarray, w32: np.ndarray) -> np.ndarray:
-        """Value per first rung when the first chunk tells the scenarios apart exactly.
-
-        ``per_s`` is (scenarios, first rung, rest) with -inf where ruled out: E_s[max_rest V_s],
-        or with ``reveal`` groups sum_g max_rest sum_{s in g} w_s V_s.
-        """
-        if self.reveal is None:
-            return np.asarray(w32 @ per_s.max(axis=2))
-        return np.asarray(
-            sum(np.tensordot(w32[list(g)], per_s[list(g)], axes=1).max(axis=1) for g in self.reveal)
-        )
 
     def _terminal_gap(
         self, sizes: np.ndarray, rates: np.ndarray, w: np.ndarray, n: int
