@@ -11,7 +11,7 @@ over orders (an order's jitters are averaged first: they are close to the same r
 Rule used to adopt a row (fixed before the first screen): better than the default by more than
 two standard errors in the screen (seeds 0-2, jitters x1 / x1.003), and again on fresh runs.
 The fresh runs were six orders (``--seeds 10,11,12,13,14,15 --no-plain-orders --jitters
-0.997,1.006``) until the standard error was taken run by run, counting an order's two jitters as
+0.997,1.006``) while the standard error was taken run by run, counting an order's two jitters as
 independent; that understated it (the drop guard's fresh +0.31 was +-0.14 run by run, +-0.17 over
 orders). With the error over orders six orders cannot confirm a 0.3 gain, so the fresh runs are
 now 16 orders, one run each (``--seeds 20,21,...,35 --no-plain-orders --jitters 1.0``). The
@@ -96,8 +96,8 @@ def paired(scores: np.ndarray, base: np.ndarray, per_order: int = 1) -> tuple[fl
     """Mean and standard error of the difference to the reference, order by order.
 
     Runs come ``per_order`` to a warm-up order (its jitters, consecutive); they are averaged
-    first, because the jitters of one order are nearly the same run (their differences to the
-    reference correlate at about 0.9): taken as independent, they would understate the error.
+    first, because the jitters of one order are close to the same run: taken as independent,
+    they would understate the error.
 
     >>> paired(np.array([2.0, 3.0, 4.0]), np.array([1.0, 1.0, 1.0]))
     (2.0, 0.5773502691896258)
