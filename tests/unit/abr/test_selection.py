@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from bench.abr.schemes import ABLATION, DEFAULT
-from bench.abr.selection import Job, main, orders, paired, route, run
+from bench.abr.selection import (
+    Job,
+    heldout_section,
+    main,
+    order_spread,
+    orders,
+    paired,
+    route,
+    run,
+    run_with_tests,
+)
 from bench.abr.traces import Trace, Video
 from services.abr.learner import AbrState
 
@@ -93,3 +103,35 @@ def test_jitters_of_one_order_count_once_in_the_standard_error():
     assert paired(scores, base)[1] < se  # run by run it would look twice as sure
     with pytest.raises(ValueError, match="same number of runs"):
         paired(scores[:3], base[:3], per_order=2)
+
+
+def test_test_sets_are_played_after_the_warm_up_by_the_same_learning_engine():
+    sizes = np.outer(np.array(LADDER) * 500.0, np.ones(13))
+    video = Video(sizes, np.array(LADDER, float), n_chunks=12)
+    order = (_trace("a", 1.0), _trace("b", 3.0))
+    fast, slow = (_trace("fast", 6.0),), (_trace("slow", 0.5),)
+    train, on_fast, on_slow = run_with_tests(Job(DEFAULT, order, 1.0, video, (fast, slow)))
+    assert train == run(Job(DEFAULT, order, 1.0, video))  # the tests do not change the score
+    assert on_fast > train > on_slow  # each set is really played
+    # The engine carries what it learned: the same set after a different warm-up scores apart.
+    cold = run_with_tests(Job(DEFAULT, (_trace("c", 0.4),), 1.0, video, (fast,)))[1]
+    assert cold != on_fast
+
+
+def test_order_spread_and_its_report_section():
+    spread = order_spread(np.array([45.0, 45.2, 46.0, 46.2, 45.5, 45.7]), per_order=2)
+    assert spread["orders"] == [45.1, 46.1, 45.6]
+    assert spread["mean"] == pytest.approx(45.6) and spread["sd"] == pytest.approx(0.5)
+    assert (spread["min"], spread["max"]) == (45.1, 46.1)
+    section = heldout_section({"service": {"tests": {"hsdpa": spread}}})
+    assert "| service | hsdpa | 45.600 | 0.500 | 45.10 | 46.10 | 45.10 46.10 45.60 |" in section
+    assert heldout_section({"service": {}}) == ""
+
+
+def test_cli_rejects_missing_or_overlapping_test_sets(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--test-sets", str(tmp_path / "nowhere")])
+    assert "no such folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--test-sets", "../shared/data/abr/cooked_traces"])
+    assert "overlap the training traces" in capsys.readouterr().err
