@@ -107,6 +107,13 @@ def run_with_tests(job: Job) -> tuple[float, ...]:
     return tuple(float(np.mean([run_session(t, job.video, policy).qoe for t in s])) for s in sets)
 
 
+def by_order(runs: np.ndarray, per_order: int = 1) -> np.ndarray:
+    """One value per warm-up order: the mean of its ``per_order`` consecutive runs (its jitters)."""
+    if len(runs) % per_order:
+        raise ValueError("every order needs the same number of runs")
+    return np.asarray(runs, float).reshape(-1, per_order).mean(axis=1)
+
+
 def paired(scores: np.ndarray, base: np.ndarray, per_order: int = 1) -> tuple[float, float]:
     """Mean and standard error of the difference to the reference, order by order.
 
@@ -119,9 +126,7 @@ def paired(scores: np.ndarray, base: np.ndarray, per_order: int = 1) -> tuple[fl
     >>> paired(np.array([2.0, 2.0, 4.0, 4.0]), np.array([1.0, 1.0, 1.0, 1.0]), per_order=2)
     (2.0, 1.0)
     """
-    if len(scores) % per_order:
-        raise ValueError("every order needs the same number of runs")
-    d = (scores - base).reshape(-1, per_order).mean(axis=1)
+    d = by_order(scores - base, per_order)
     se = float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
     return float(np.mean(d)), se
 
@@ -132,7 +137,7 @@ def order_spread(values: np.ndarray, per_order: int = 1) -> dict[str, object]:
     >>> order_spread(np.array([1.0, 3.0, 2.0, 2.0]), per_order=2)
     {'mean': 2.0, 'sd': 0.0, 'min': 2.0, 'max': 2.0, 'orders': [2.0, 2.0]}
     """
-    per = np.asarray(values, float).reshape(-1, per_order).mean(axis=1)
+    per = by_order(values, per_order)
     sd = float(np.std(per, ddof=1)) if len(per) > 1 else float("nan")
     return {
         "mean": round(float(per.mean()), 3),
