@@ -13,7 +13,13 @@ from bench.abr.probes import (
 )
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
-from services.abr.predictor import FEATURES, RICH_FEATURES, ThroughputPredictor
+from services.abr.predictor import (
+    DEFAULT_FEATURES,
+    FEATURES,
+    PROGRESS_FEATURES,
+    RICH_FEATURES,
+    ThroughputPredictor,
+)
 from services.abr.qoe import QoE
 from services.abr.session import SessionStore
 from services.abr.terminal import TerminalValue
@@ -153,7 +159,7 @@ class Variant:
             drop_guard=self.drop_guard,
             reveal_noise=self.reveal_noise,
             reveal_prior=self.reveal_prior,
-            next_predictor=ThroughputPredictor(forgetting=self.forgetting)
+            next_predictor=ThroughputPredictor(forgetting=self.forgetting, features=self.features)
             if self.next_model
             else None,
         )
@@ -162,16 +168,27 @@ class Variant:
         return engine
 
 
-DEFAULT = Variant(
-    "service",
-    "chosen (best training plateau): q .05-.95, terminal 0.3/s to 20 s, 4-chunk target,"
-    " moves (1,1,3), RLS forgetting 0.999, switches planned at 1.3x their QoE cost, drop guard"
-    " 0.65 (best over ten warm-up orders)",
+# The default before the progress tail (chunk history only; drop guard 0.65): the base of the
+# rows measured on it, which keep the configurations they measured.
+_GUARDED = Variant(
+    "chunk history only",
+    "the previous default: q .05-.95, terminal 0.3/s to 20 s, 4-chunk target, moves (1,1,3),"
+    " RLS forgetting 0.999, switches planned at 1.3x their QoE cost, drop guard 0.65 (best over"
+    " ten warm-up orders); the forecast reads chunk totals only",
 )
 
-# The previous default (switches planned at their QoE cost): the base of the earlier rows.
-# (Without the drop guard, adopted later, so these rows keep the configurations they measured.)
-_PREVIOUS = replace(DEFAULT, switch_weight=1.0, drop_guard=0.0)
+DEFAULT = replace(
+    _GUARDED,
+    label="service",
+    what="chosen: the previous default (q .05-.95, terminal 0.3/s to 20 s, moves (1,1,3),"
+    " switches at 1.3x) reading the player's progress measurement (payload rate over the last"
+    " 0.5 s of the previous transfer), with a next-chunk model for the chunk a decision commits"
+    " to (+0.23 +- 0.10 over 37 warm-up orders of the training traces)",
+    features=DEFAULT_FEATURES,
+    next_model=True,
+)
+
+_PREVIOUS = replace(_GUARDED, switch_weight=1.0, drop_guard=0.0)
 
 _EXHAUSTIVE = replace(
     _PREVIOUS, blocks=(1, 1, 1, 1, 1), terminal_weight=0.0, target_chunks=1, forgetting=0.9999
@@ -179,6 +196,7 @@ _EXHAUSTIVE = replace(
 
 # Every idea measured, in the order tried; the runner re-measures each one.
 ABLATION = (
+    _GUARDED,
     replace(
         _EXHAUSTIVE,
         label="median only",
@@ -307,52 +325,52 @@ ABLATION = (
         first_shift=-0.1,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="switch weight 1.0",
         what="the previous default: switches planned at their QoE cost",
         switch_weight=1.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="switch weight 1.7",
         what="switches planned at 1.7x their QoE cost",
         switch_weight=1.7,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="up-switch weight",
         what="only up-switches planned at 1.3x their QoE cost, down-switches at 1x",
         switch_weight=1.0,
         up_switch_weight=1.3,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="buffer risk tilt",
         what="scenario weights tilted exp(-lambda z), lambda 0.5 on an empty buffer to -0.3 at 20 s",
         risk=(0.5, -0.3),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="startup closed loop",
         what="first 4 chunks planned with the closed-loop value (E_s[max over the rest])",
         startup=(4, 1.0),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="startup tilt",
         what="first 2 chunks: scenario weights tilted toward the fast ones (lambda -0.5)",
         startup=(2, 0.0),
         startup_risk=-0.5,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="learned terminal",
         what="terminal value fitted by rollouts of the policy on the training traces"
         " (buffer x rung x rate band, bench/abr/terminal.py) instead of 0.3/s to 20 s",
         terminal_table=TERMINAL_TABLE,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="learned terminal x0.5",
         what="its buffer values halved, no rung term",
         terminal_table=TERMINAL_TABLE,
@@ -360,7 +378,7 @@ ABLATION = (
         terminal_rung_scale=0.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="scenario tree",
         what="first rung valued by a two-stage tree: the first chunk tells"
         " {.05,.2} / {.5} / {.8,.95} apart, the rest of the plan adapts per group",
@@ -368,143 +386,143 @@ ABLATION = (
         reveal=((0, 1), (2,), (3, 4)),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="end taper",
         what="buffer value capped at 2 s per chunk left after the horizon (spend it at the end)",
         end_taper_s=2.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="trapezoid weights",
         what="scenario weights .125/.225/.3/.225/.125 (a proper discretisation) instead of 1/5",
         level_weights=(0.125, 0.225, 0.3, 0.225, 0.125),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="first-move hysteresis",
         what="the first move's switch charged 0.2x its cost on top",
         first_switch_extra=0.2,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="session narrowing",
         what="scenarios narrowed (never widened) by session/population error ratio^0.5",
         session_scale=0.5,
         session_clip=(0.3, 1.0),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="drop band",
         what="error quantiles apart after a drop (last rate < 0.78x the 5-chunk harmonic mean)",
         volatility_edges=(-0.25,),
         band_feature="drop",
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="moves (1,2,2)",
         what="the 2nd and 3rd moves held 2 chunks each",
         blocks=(1, 2, 2),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="volatility regimes",
         what="a predictor per band of session volatility (std of chunk-to-chunk log-rate"
         " change < / >= 0.15), the shared one until a band has learned 200 chunks",
         regime_edges=(0.15,),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rolling quantiles",
         what="error quantiles over the last 1000 errors (River RollingQuantile) instead of all",
         quantile_window=1000,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="no drop guard",
         what="the previous default: after a drop below 0.65x the 5-chunk harmonic mean the first"
         " chunk's scenarios still follow the forecast, not the last rate",
         drop_guard=0.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="discount 0.9",
         what="chunk t of the plan weighs 0.9^t (later chunks will be re-planned), the buffer"
         " value 0.9^5",
         discount=0.9,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="conditional quantiles",
         what="scenario errors = quantiles of the errors of the 200 nearest past snapshots"
         " (last rates against their harmonic mean, volatility, level, age; bench/abr/probes.py)",
         conditional_k=200,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="conditional, half",
         what="the mean of those and the global error quantiles",
         conditional_k=200,
         conditional_blend=0.5,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="vote: terminal",
         what="first rung by the mean per-rung value of 3 planners, terminal weight x0.8 / 1 / 1.2",
         vote=((0.8, 1.0), (1.0, 1.0), (1.2, 1.0)),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="vote: switch",
         what="... of 3 planners, switch weight x0.85 / 1 / 1.15",
         vote=((1.0, 0.85), (1.0, 1.0), (1.0, 1.15)),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rare outage",
         what="a 0.2% scenario at 0.3x the worst (the norway_car_12 kind of collapse)",
         outage=(0.3, 0.002),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="low tail .02",
         what="scenario levels .02/.2/.5/.8/.95 (more cautious)",
         levels=(0.02, 0.2, 0.5, 0.8, 0.95),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="low tail .1",
         what="scenario levels .1/.2/.5/.8/.95 (bolder)",
         levels=(0.1, 0.2, 0.5, 0.8, 0.95),
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rebuffer weight 1.1",
         what="expected stalls planned at 1.1x their QoE cost (risk aversion on top of the"
         " scenarios)",
         rebuffer_weight=1.1,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="rebuffer weight 1.4",
         what="... at 1.4x their QoE cost",
         rebuffer_weight=1.4,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="River BLR",
         what="River's BayesianLinearRegression(smoothing=0.999) as the mean model: the same"
         " estimator as the RLS (bench/abr/probes.py), computed by inverting at every update",
         river_blr=True,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="exact reveal",
         what="each first rung valued as if its chunk told the scenarios apart: E_s[max over the"
         " rest] (the open-loop plan commits to the rest under every scenario)",
         adaptive=1.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="partial reveal",
         what="... as if its chunk were a noisy look at the scenario (noise 2x the session's"
         " chunk-to-chunk log-rate sd, shrunk to the population's): re-planning counted on only"
@@ -512,19 +530,57 @@ ABLATION = (
         reveal_noise=2.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="partial reveal x1",
         what="the noise 1x the session's sd (more revealed)",
         reveal_noise=1.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
         label="partial reveal x3",
         what="... 3x (less revealed)",
         reveal_noise=3.0,
     ),
     replace(
-        DEFAULT,
+        _GUARDED,
+        label="progress tail",
+        what="the player's progress measurement as a feature: log payload rate over the last"
+        " 0.5 s of the previous transfer (simulator TAIL_MS)",
+        features=FEATURES + PROGRESS_FEATURES,
+    ),
+    replace(
+        _GUARDED,
+        label="tail + next-chunk model",
+        what="... and a second RLS model (same features) for the chunk the decision commits to,"
+        " where the freshest rate matters most (the drop guard is then off: the first chunk"
+        " has its own forecast)",
+        features=FEATURES + PROGRESS_FEATURES,
+        next_model=True,
+    ),
+    replace(
+        _GUARDED,
+        label="tail + next, terminal 0.27",
+        what="... with the buffer value at 0.27/s",
+        features=FEATURES + PROGRESS_FEATURES,
+        next_model=True,
+        terminal_weight=0.27,
+    ),
+    replace(
+        _GUARDED,
+        label="tail + next, rebuffer 1.25",
+        what="... with stalls planned at 1.25x their QoE cost",
+        features=FEATURES + PROGRESS_FEATURES,
+        next_model=True,
+        rebuffer_weight=1.25,
+    ),
+    replace(
+        _GUARDED,
+        label="next-chunk model, no tail",
+        what="the next-chunk model on the chunk history alone (the drop guard off, as above)",
+        next_model=True,
+    ),
+    replace(
+        _GUARDED,
         label="no warm-up",
         what="population model not warmed on cooked_traces",
         warmup=False,

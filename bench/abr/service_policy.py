@@ -21,6 +21,8 @@ def observe(engine: AbrEngine, session: str, obs: ChunkResult, now: float) -> No
         buffer_s=obs.buffer_s,
         rung=obs.rung,
         now=now,
+        tail_bytes=obs.tail_bytes,
+        tail_s=obs.tail_ms / 1000.0,
     )
 
 

@@ -24,6 +24,9 @@ SLEEP_STEP_MS = 500.0
 DEFAULT_RUNG = 1
 REBUF_PENALTY = 4.3
 SMOOTH_PENALTY = 1.0
+# The player's progress measurement: bytes received over the final TAIL_MS of each transfer
+# (what a real player reads from its download's progress events; the physics is unchanged).
+TAIL_MS = 500.0
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,17 @@ class ChunkResult:
     next_sizes: np.ndarray
     end_of_video: bool
     remaining: int
+    # Payload bytes received over the last ``tail_ms`` of the transfer (the whole transfer if
+    # shorter): the link's rate as the chunk finished, where ``size / delay`` averages it.
+    tail_bytes: float = 0.0
+    tail_ms: float = 0.0
 
 
 class Player:
     """One playback session over one trace (state: trace pointer, clock, buffer)."""
 
-    def __init__(self, trace: Trace, video: Video) -> None:
+    def __init__(self, trace: Trace, video: Video, tail_ms: float = TAIL_MS) -> None:
+        self.tail_ms = tail_ms
         self.time = trace.time_s.tolist()
         self.bw = trace.mbps.tolist()
         self.video = video
@@ -67,6 +75,7 @@ class Player:
         size = float(self.video.sizes[rung, self.chunk])
         delay = 0.0
         sent = 0.0
+        segments: list[tuple[float, float]] = []  # (seconds, payload bytes/s), in order
         while True:
             throughput = self.bw[self.ptr] * 1e6 / 8.0
             duration = self.time[self.ptr] - self.last_time
@@ -75,11 +84,15 @@ class Player:
                 frac = (size - sent) / throughput / PAYLOAD_FRACTION
                 delay += frac
                 self.last_time += frac
+                segments.append((frac, throughput * PAYLOAD_FRACTION))
                 break
             sent += payload
             delay += duration
+            segments.append((duration, throughput * PAYLOAD_FRACTION))
             self.last_time = self.time[self.ptr]
             self._advance()
+        tail_bytes, tail_s = _tail(segments, self.tail_ms / 1000.0)
+        tail_bytes = min(tail_bytes, size)  # a whole transfer inside the window, summed back
         delay = delay * 1000.0 + RTT_MS
         rebuf = max(delay - self.buffer_ms, 0.0)
         self.buffer_ms = max(self.buffer_ms - delay, 0.0) + self.video.chunk_s * 1000.0
@@ -111,7 +124,27 @@ class Player:
             next_sizes=self.video.sizes[:, nxt],
             end_of_video=end,
             remaining=self.video.n_chunks - self.chunk,
+            tail_bytes=tail_bytes,
+            tail_ms=tail_s * 1000.0,
         )
+
+
+def _tail(segments: list[tuple[float, float]], window_s: float) -> tuple[float, float]:
+    """Bytes and seconds of the last ``window_s`` of a transfer made of (seconds, rate) pieces.
+
+    >>> _tail([(2.0, 100.0), (0.25, 400.0)], 0.5)
+    (125.0, 0.5)
+    >>> _tail([(0.1, 100.0)], 0.5)
+    (10.0, 0.1)
+    """
+    got_b = got_s = 0.0
+    for seconds, rate in reversed(segments):
+        take = min(seconds, window_s - got_s)
+        if take <= 0.0:
+            break
+        got_b += rate * take
+        got_s += take
+    return got_b, got_s
 
 
 class Policy(Protocol):

@@ -200,7 +200,9 @@ class AbrEngine:
         """Model features for a session's next chunk (read-only)."""
         prior = self.predictor.prior(state.context)
         level = state.buffer_s if buffer_s is None else buffer_s
-        return chunk_features(list(state.log_rates), prior, level, self._needs_extras())
+        return chunk_features(
+            list(state.log_rates), prior, level, self._needs_extras(), state.tail_log_rate
+        )
 
     def _needs_extras(self) -> bool:
         """Whether any of the engine's models reads the whole-history feature summaries."""
@@ -222,10 +224,20 @@ class AbrEngine:
         buffer_s: float | None = None,
         rung: int | None = None,
         now: float | None = None,
+        tail_bytes: float = 0.0,
+        tail_s: float = 0.0,
     ) -> None:
-        """Learn from one chunk-downloaded event, then append it to the session's history."""
+        """Learn from one chunk-downloaded event, then append it to the session's history.
+
+        ``tail_bytes`` over ``tail_s``: the payload received over the final part of the transfer,
+        as the player measured it (0: not measured; the session's ``tail`` then reads as the
+        chunk's own rate).
+        """
         if size_bytes <= 0 or download_s <= 0 or not math.isfinite(download_s):
             raise ValueError("size_bytes and download_s must be positive")
+        problem = tail_problem(size_bytes, download_s, tail_bytes, tail_s)
+        if problem:
+            raise ValueError(problem)
         state = self._session(session_id, _now(now))
         rtt = self.default_rtt_s if rtt_s is None else rtt_s
         # Floor the transfer time: a chunk can never arrive faster than 1 ms of payload.
@@ -253,6 +265,9 @@ class AbrEngine:
             if regime is not None:
                 self.regime_models[regime].learn_one(pending, target, state.context)
         state.chunks += 1
+        state.tail_log_rate = (
+            math.log(tail_bytes / tail_s) if tail_bytes > 0 and tail_s > 0 else None
+        )
         if buffer_s is not None:
             state.buffer_s = buffer_s
         if rung is not None:
@@ -479,6 +494,31 @@ class AbrEngine:
         if not isinstance(engine, AbrEngine):
             raise TypeError("snapshot does not hold an AbrEngine")
         return engine
+
+
+def tail_problem(size_bytes: float, download: float, tail_bytes: float, tail: float) -> str:
+    """What is wrong with a chunk's progress measurement ("" if nothing, or if not measured).
+
+    The tail is the payload received over the final ``tail`` of the transfer (``download`` and
+    ``tail`` in one unit): both parts or neither, non-negative, no longer than the download and
+    no more than the chunk.
+
+    >>> tail_problem(1e6, 2.0, 2.5e5, 0.5)
+    ''
+    >>> tail_problem(1e6, 2.0, 0.0, 0.0)
+    ''
+    >>> tail_problem(1e6, 2.0, 2.5e5, 3.0)
+    'tail_ms must not exceed download_ms'
+    """
+    if not (math.isfinite(tail_bytes) and math.isfinite(tail)) or tail_bytes < 0 or tail < 0:
+        return "tail_bytes and tail_ms must be finite and non-negative"
+    if (tail_bytes > 0) != (tail > 0):
+        return "tail_bytes and tail_ms come together: both set or both 0"
+    if tail > download:
+        return "tail_ms must not exceed download_ms"
+    if tail_bytes > size_bytes:
+        return "tail_bytes must not exceed the chunk's bytes"
+    return ""
 
 
 def _now(now: float | None) -> float:

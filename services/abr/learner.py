@@ -21,7 +21,7 @@ from reelstream.common.v1 import types_pb2
 from reelstream.platform.consumer import BadRecord
 from reelstream.playback.v1 import events_pb2 as pb
 from services.abr import metrics
-from services.abr.engine import AbrEngine, Decision
+from services.abr.engine import AbrEngine, Decision, tail_problem
 from services.abr.planner import MpcPlanner
 from services.abr.predictor import ThroughputPredictor
 from services.abr.qoe import QoE
@@ -56,7 +56,16 @@ class SessionBook:
 
 
 class AbrState:
-    """Engines per (ladder, objective), sharing one population predictor; session books."""
+    """Engines per (ladder, objective), sharing one population predictor; session books.
+
+    Two models, both shared by every engine: the predictor of the harmonic-mean rate over the
+    next 4 chunks (the plan's horizon) and one of the very next chunk, the one a decision
+    commits to, which leans on the player's measurement of the last transfer's end.
+    """
+
+    # A state restored from a snapshot taken before the next-chunk model existed plans with the
+    # horizon model alone (as it did), also in engines it creates later.
+    next_predictor: ThroughputPredictor | None = None
 
     def __init__(
         self, ladder_kbps: tuple[int, ...], chunk_s: float = 4.0, max_sessions: int = 100_000
@@ -65,6 +74,7 @@ class AbrState:
         self.chunk_s = chunk_s
         self.max_sessions = max_sessions
         self.predictor = ThroughputPredictor()
+        self.next_predictor = ThroughputPredictor()
         self.engines: dict[tuple[tuple[int, ...], str], AbrEngine] = {}
         self.books: OrderedDict[str, SessionBook] = OrderedDict()
         self.rolling_qoe = 0.0
@@ -77,7 +87,11 @@ class AbrState:
         if key not in self.engines:
             planner = MpcPlanner(QoE.named(objective, ladder), chunk_s=self.chunk_s)
             self.engines[key] = AbrEngine(
-                ladder, planner=planner, predictor=self.predictor, chunk_s=self.chunk_s
+                ladder,
+                planner=planner,
+                predictor=self.predictor,
+                next_predictor=self.next_predictor,
+                chunk_s=self.chunk_s,
             )
         return self.engines[key]
 
@@ -128,8 +142,13 @@ class AbrState:
         rtt_s: float | None,
         buffer_s: float | None,
         source: str,
+        tail_bytes: float = 0.0,
+        tail_s: float = 0.0,
     ) -> bool:
-        """Learn from one chunk download unless that chunk was already learned; True if learned."""
+        """Learn from one chunk download unless that chunk was already learned; True if learned.
+
+        ``tail_bytes`` over ``tail_s``: the player's measurement of the transfer's end (0: none).
+        """
         eng, book = self.session_engine(session_id)
         if chunk_index <= book.last_chunk:
             return False
@@ -143,6 +162,8 @@ class AbrState:
             buffer_s=buffer_s,
             rung=rung,
             now=time.time(),
+            tail_bytes=tail_bytes,
+            tail_s=tail_s,
         )
         book.last_chunk = chunk_index
         metrics.child(metrics.CHUNKS, source).inc()
@@ -168,6 +189,9 @@ class AbrState:
                 "chunk_downloaded.download_ms",
                 "OUT_OF_RANGE",
             )
+        problem = tail_problem(c.bytes, c.download_ms, c.tail_bytes, c.tail_ms)
+        if problem:
+            raise BadRecord(problem, "chunk_downloaded.tail_ms", "OUT_OF_RANGE")
         self.observe(
             ev.session_id,
             c.chunk_index,
@@ -177,6 +201,8 @@ class AbrState:
             c.rtt_ms / 1000 if c.rtt_ms > 0 else None,
             c.buffer_after_s,
             "kafka",
+            tail_bytes=float(c.tail_bytes),
+            tail_s=c.tail_ms / 1000,
         )
         self._account(ev.session_id, c)
 

@@ -52,6 +52,12 @@ FEATURES = (
 # Optional nonlinear summaries of the whole (16-chunk) history, for ``features=RICH_FEATURES``.
 EXTRA_FEATURES = ("max5", "hmean_all", "ewma", "drop", "rise")
 RICH_FEATURES = FEATURES + EXTRA_FEATURES
+# Read from the player's progress measurement, not the chunk history: "tail" is the log payload
+# rate over the final part of the last transfer (the engine sets it; "last" when not measured).
+PROGRESS_FEATURES = ("tail",)
+# The service's model: the chunk history and the progress tail (the tail gains +0.23 +- 0.10
+# QoE per training session over 37 warm-up orders with the next-chunk model; bench/results/abr.md).
+DEFAULT_FEATURES = FEATURES + PROGRESS_FEATURES
 DEFAULT_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 # 1.5 Mbit/s payload: a neutral starting point before the population is seen.
 DEFAULT_PRIOR_LOG_RATE = math.log(1.5e6 / 8.0)
@@ -73,7 +79,11 @@ def small_mean(values: Sequence[float]) -> float:
 
 
 def chunk_features(
-    log_rates: Sequence[float], prior: float, buffer_s: float, extras: bool = True
+    log_rates: Sequence[float],
+    prior: float,
+    buffer_s: float,
+    extras: bool = True,
+    tail: float | None = None,
 ) -> dict[str, float]:
     """Features for the next chunk from a session's past log payload rates (oldest first).
 
@@ -81,10 +91,14 @@ def chunk_features(
     so a cold session reads as "the population prior, repeated". ``extras``
     False leaves out ``EXTRA_FEATURES`` (summaries of the whole history that
     the default model does not read: a third of a decision's feature cost).
+    ``tail`` is the log payload rate over the end of the last transfer, when the player
+    measured it; without it the feature reads as the last chunk's own rate.
 
     >>> f = chunk_features([], prior=12.0, buffer_s=0.0)
-    >>> f["last"], f["hmean5"], f["fresh"]
-    (12.0, 12.0, 1.0)
+    >>> f["last"], f["hmean5"], f["fresh"], f["tail"]
+    (12.0, 12.0, 1.0, 12.0)
+    >>> chunk_features([12.0, 11.0], prior=12.0, buffer_s=0.0, tail=10.5)["tail"]
+    10.5
     >>> sorted(set(f) - set(chunk_features([], 12.0, 0.0, extras=False))) == sorted(EXTRA_FEATURES)
     True
     """
@@ -118,6 +132,7 @@ def chunk_features(
         "prior": prior,
         "fresh": 1.0 / (1.0 + n),
         "buffer": min(buffer_s, 60.0) / 60.0,
+        "tail": lags[0] if tail is None else tail,
     }
     if not extras:
         return x
@@ -191,7 +206,7 @@ class ThroughputPredictor:
         default_prior: float = DEFAULT_PRIOR_LOG_RATE,
         max_cov_trace: float = 1e4,
         volatility_edges: Sequence[float] = (),
-        features: Sequence[str] = FEATURES,
+        features: Sequence[str] = DEFAULT_FEATURES,
         band_feature: str = "std5",
         quantile_window: int | None = None,
     ) -> None:
@@ -199,9 +214,10 @@ class ThroughputPredictor:
         self.max_cov_trace = max_cov_trace
         self.ridge = ridge
         self.levels = tuple(levels)
-        unknown = set(features) - set(RICH_FEATURES)
+        known = RICH_FEATURES + PROGRESS_FEATURES
+        unknown = set(features) - set(known)
         if unknown or "hmean5" not in features:
-            raise ValueError(f"features must include 'hmean5' and come from {RICH_FEATURES}")
+            raise ValueError(f"features must include 'hmean5' and come from {known}")
         self.features = tuple(features)
         d = len(self.features)
         # Start as "predict the harmonic mean": a sane model before the first update.

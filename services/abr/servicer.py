@@ -17,6 +17,7 @@ import numpy as np
 from reelstream.abr.v1 import abr_pb2 as api
 from reelstream.abr.v1 import abr_pb2_grpc as api_grpc
 from services.abr import metrics
+from services.abr.engine import tail_problem
 from services.abr.learner import AbrState
 
 OBJECTIVES = {
@@ -94,6 +95,9 @@ class AbrServicer(api_grpc.AbrServiceServicer):
         for i, obs in enumerate(recent):
             if obs.bytes <= 0 or obs.download_ms <= 0:
                 raise BadRequest(f"recent[{i}]: bytes and download_ms must be positive")
+            problem = tail_problem(obs.bytes, obs.download_ms, obs.tail_bytes, obs.tail_ms)
+            if problem:
+                raise BadRequest(f"recent[{i}]: {problem}")
         for obs in recent:
             st.observe(
                 request.session_id,
@@ -104,6 +108,8 @@ class AbrServicer(api_grpc.AbrServiceServicer):
                 obs.rtt_ms / 1000 if obs.rtt_ms > 0 else None,
                 None,
                 "request",
+                tail_bytes=float(obs.tail_bytes),
+                tail_s=obs.tail_ms / 1000,
             )
         sizes = None
         if request.next_chunk_sizes:

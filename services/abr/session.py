@@ -34,6 +34,8 @@ class SessionState:
     pending: deque[dict[str, float]] = field(default_factory=deque)
     last_rung: int | None = None
     buffer_s: float = 0.0
+    # Log payload rate over the final part of the last transfer, when the player measured it.
+    tail_log_rate: float | None = None
     chunks: int = 0
     last_seen: float = 0.0
     # The last decision's correction features and planner scores (imitation training reads them).

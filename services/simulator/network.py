@@ -69,6 +69,22 @@ class Trace:
         loops, rem = divmod(self._bits_at(start) + nbytes * 8.0, loop_bits)
         return loops * self.length_s + self._time_at(rem) - start
 
+    def delivered_bytes(self, t0: float, t1: float) -> float:
+        """Payload bytes the link delivers over trace times ``[t0, t1]`` (looping).
+
+        A player's progress measurement: the bytes over the final part of a transfer.
+
+        >>> Trace.constant(8.0, 100).delivered_bytes(99.75, 100.25)  # across the loop
+        475000.0
+        """
+        loop_bits = self._cum[-1]
+
+        def bits_to(t: float) -> float:
+            loops, rest = divmod(t, self.length_s)
+            return loops * loop_bits + self._bits_at(rest)
+
+        return (bits_to(t1) - bits_to(t0)) / 8.0
+
     def download_s(self, t: float, nbytes: float) -> float:
         """Seconds from request to last byte: one RTT plus the transfer."""
         return RTT_S + self.transfer_s(t, nbytes)

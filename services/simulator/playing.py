@@ -21,6 +21,7 @@ from services.simulator.player import (
 from services.simulator.world import Phase, ViewerState, Viewing, World
 
 HEARTBEAT_S = 30.0
+TAIL_S = 0.5  # the progress measurement sent with each chunk: bytes over the transfer's last 0.5 s
 CHUNK_TIMEOUT_S = 30.0  # a player abandons a chunk request this slow and refetches at rung 0
 P_PAUSE = 0.002  # per chunk
 P_SEEK = 0.0008
@@ -73,10 +74,18 @@ async def chunk(w: World, u: int, st: ViewerState, t: float, rpc: bool = True) -
     rng, f, uid = st.rng, w.svc.factory, w.pop.ids[u]
     rung = await choose_rung(w, u, st, v, rpc)
     nbytes = chunk_bytes(rung, v.title, v.chunk)
-    dl = st.trace.download_s(t - st.net_t0, nbytes)
+    start = t - st.net_t0  # trace time the (last) request went out
+    dl = st.trace.download_s(start, nbytes)
     if dl > CHUNK_TIMEOUT_S and rung > 0:
         rung, nbytes = 0, chunk_bytes(0, v.title, v.chunk)
-        dl = CHUNK_TIMEOUT_S + st.trace.download_s(t + CHUNK_TIMEOUT_S - st.net_t0, nbytes)
+        start += CHUNK_TIMEOUT_S
+        dl = CHUNK_TIMEOUT_S + st.trace.download_s(start, nbytes)
+    tail_bytes, tail_ms = 0, 0.0  # not measured when the download is cut short below
+    if dl <= 120.0:
+        end = t - st.net_t0 + dl - RTT_S  # the transfer's last byte (RTT paid up front)
+        window = min(TAIL_S, end - start)
+        tail_bytes = min(round(st.trace.delivered_bytes(end - window, end)), nbytes)
+        tail_ms = window * 1000.0 if tail_bytes > 0 else 0.0
     dl = min(dl, 120.0)  # keeps event times well inside telemetry's 5-minute future window
     out = advance(v.buffer_s, dl, startup=v.startup)
     kbps = LADDER_KBPS[rung]
@@ -96,6 +105,8 @@ async def chunk(w: World, u: int, st: ViewerState, t: float, rpc: bool = True) -
         buffer_after_s=out.buffer_after_s,
         rebuffer_ms=out.rebuffer_s * 1000.0,
         rtt_ms=RTT_S * 1000.0,
+        tail_bytes=tail_bytes,
+        tail_ms=tail_ms,
     )
     w.svc.sink.emit(f_pb, "chunk_downloaded")
     if v.abr_on:  # what the service has not seen yet, for its next decision
@@ -105,6 +116,8 @@ async def chunk(w: World, u: int, st: ViewerState, t: float, rpc: bool = True) -
             bytes=nbytes,
             download_ms=dl * 1000.0,
             rtt_ms=RTT_S * 1000.0,
+            tail_bytes=tail_bytes,
+            tail_ms=tail_ms,
         )
     v.chunk += 1
     v.buffer_s = out.buffer_after_s

@@ -116,6 +116,8 @@ def range_rules(limits: Limits) -> dict[str, tuple[Rule, ...]]:
             ("buffer_after_s", 0.0, buf),
             ("rebuffer_ms", 0.0, dl),
             ("rtt_ms", 0.0, 60_000.0),
+            ("tail_bytes", 0, limits.max_chunk_bytes),
+            ("tail_ms", 0.0, dl),
         ),
         "heartbeat": (
             ("position_s", 0.0, dur),
@@ -135,6 +137,21 @@ def range_rules(limits: Limits) -> dict[str, tuple[Rule, ...]]:
         "click": (("position", 0, 10_000),),
         "impression": (),
     }
+
+
+def _tail_problem(c: pb.ChunkDownloaded) -> Problem | None:
+    """The progress measurement (tail) must describe the end of this very transfer."""
+    if (c.tail_bytes > 0) != (c.tail_ms > 0):
+        return Problem(
+            "chunk_downloaded.tail_ms",
+            "INCOMPLETE",
+            "tail_bytes and tail_ms come together: both set or both 0",
+        )
+    if c.tail_ms > c.download_ms:
+        return _range("chunk_downloaded.tail_ms", c.tail_ms, 0.0, c.download_ms)
+    if c.tail_bytes > c.bytes:
+        return _range("chunk_downloaded.tail_bytes", c.tail_bytes, 0, c.bytes)
+    return None
 
 
 _POSITIONED = frozenset({"skip", "stop", "complete"})
@@ -169,6 +186,8 @@ def _shape_problem(ev: pb.PlaybackEvent, kind: str, limits: Limits) -> Problem |
         if not imp.row_id:
             return Problem("impression.row_id", "REQUIRED", "impression.row_id is required")
         return None
+    if kind == "chunk_downloaded":
+        return _tail_problem(ev.chunk_downloaded)
     if kind == "click" and not ev.click.row_id:
         return Problem("click.row_id", "REQUIRED", "click.row_id is required")
     return None

@@ -34,8 +34,8 @@ def test_level_weights_are_validated_and_used():
     history = (2e6 * np.exp(np.random.default_rng(0).normal(0, 0.5, 48))).tolist()
     for engine in (plain, slow):
         _feed(engine, "s", history)
-    a = plain.select("s", buffer_s=4.0, now=99.0, last_rung=2)
-    b = slow.select("s", buffer_s=4.0, now=99.0, last_rung=2)
+    a = plain.select("s", buffer_s=2.0, now=99.0, last_rung=2)
+    b = slow.select("s", buffer_s=2.0, now=99.0, last_rung=2)
     assert b.rung < a.rung
 
 

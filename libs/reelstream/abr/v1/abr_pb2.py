@@ -25,31 +25,31 @@ _sym_db = _symbol_database.Default()
 from reelstream.playback.v1 import events_pb2 as reelstream_dot_playback_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1breelstream/abr/v1/abr.proto\x12\x11reelstream.abr.v1\x1a#reelstream/playback/v1/events.proto\"\xe3\x01\n\x13StartSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x32\n\x06\x63lient\x18\x03 \x01(\x0b\x32\".reelstream.playback.v1.ClientInfo\x12\x13\n\x0bladder_kbps\x18\x04 \x03(\x05\x12\x10\n\x08max_rung\x18\x05 \x01(\x05\x12\x18\n\x10\x63hunk_duration_s\x18\x06 \x01(\x01\x12\x32\n\tobjective\x18\x07 \x01(\x0e\x32\x1f.reelstream.abr.v1.QoeObjective\"M\n\x14StartSessionResponse\x12\x12\n\nfirst_rung\x18\x01 \x01(\x05\x12!\n\x19predicted_throughput_kbps\x18\x02 \x01(\x01\"\x1b\n\nChunkSizes\x12\r\n\x05\x62ytes\x18\x01 \x03(\x03\"i\n\x10\x43hunkObservation\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x0c\n\x04rung\x18\x02 \x01(\x05\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x13\n\x0b\x64ownload_ms\x18\x04 \x01(\x01\x12\x0e\n\x06rtt_ms\x18\x05 \x01(\x01\"\x8d\x02\n\x14SelectBitrateRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\x05\x12\x10\n\x08\x62uffer_s\x18\x03 \x01(\x01\x12\x11\n\tlast_rung\x18\x04 \x01(\x05\x12\x37\n\x10next_chunk_sizes\x18\x05 \x03(\x0b\x32\x1d.reelstream.abr.v1.ChunkSizes\x12\x33\n\x06recent\x18\x06 \x03(\x0b\x32#.reelstream.abr.v1.ChunkObservation\x12\x12\n\nafter_seek\x18\x07 \x01(\x08\x12\x13\n\x0bladder_kbps\x18\x08 \x03(\x05\x12\x10\n\x08max_rung\x18\t \x01(\x05\"\x8d\x01\n\x15SelectBitrateResponse\x12\x0c\n\x04rung\x18\x01 \x01(\x05\x12\x14\n\x0c\x62itrate_kbps\x18\x02 \x01(\x05\x12\x1d\n\x15predicted_download_ms\x18\x03 \x01(\x01\x12!\n\x19predicted_throughput_kbps\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\'\n\x11\x45ndSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"1\n\x12\x45ndSessionResponse\x12\x0b\n\x03qoe\x18\x01 \x01(\x01\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x05*t\n\x0cQoeObjective\x12\x1d\n\x19QOE_OBJECTIVE_UNSPECIFIED\x10\x00\x12\x18\n\x14QOE_OBJECTIVE_LINEAR\x10\x01\x12\x15\n\x11QOE_OBJECTIVE_LOG\x10\x02\x12\x14\n\x10QOE_OBJECTIVE_HD\x10\x03\x32\x9a\x03\n\nAbrService\x12_\n\x0cStartSession\x12&.reelstream.abr.v1.StartSessionRequest\x1a\'.reelstream.abr.v1.StartSessionResponse\x12\x62\n\rSelectBitrate\x12\'.reelstream.abr.v1.SelectBitrateRequest\x1a(.reelstream.abr.v1.SelectBitrateResponse\x12l\n\x13SelectBitrateStream\x12\'.reelstream.abr.v1.SelectBitrateRequest\x1a(.reelstream.abr.v1.SelectBitrateResponse(\x01\x30\x01\x12Y\n\nEndSession\x12$.reelstream.abr.v1.EndSessionRequest\x1a%.reelstream.abr.v1.EndSessionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1breelstream/abr/v1/abr.proto\x12\x11reelstream.abr.v1\x1a#reelstream/playback/v1/events.proto\"\xe3\x01\n\x13StartSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x32\n\x06\x63lient\x18\x03 \x01(\x0b\x32\".reelstream.playback.v1.ClientInfo\x12\x13\n\x0bladder_kbps\x18\x04 \x03(\x05\x12\x10\n\x08max_rung\x18\x05 \x01(\x05\x12\x18\n\x10\x63hunk_duration_s\x18\x06 \x01(\x01\x12\x32\n\tobjective\x18\x07 \x01(\x0e\x32\x1f.reelstream.abr.v1.QoeObjective\"M\n\x14StartSessionResponse\x12\x12\n\nfirst_rung\x18\x01 \x01(\x05\x12!\n\x19predicted_throughput_kbps\x18\x02 \x01(\x01\"\x1b\n\nChunkSizes\x12\r\n\x05\x62ytes\x18\x01 \x03(\x03\"\x8e\x01\n\x10\x43hunkObservation\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x0c\n\x04rung\x18\x02 \x01(\x05\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x13\n\x0b\x64ownload_ms\x18\x04 \x01(\x01\x12\x0e\n\x06rtt_ms\x18\x05 \x01(\x01\x12\x12\n\ntail_bytes\x18\x06 \x01(\x03\x12\x0f\n\x07tail_ms\x18\x07 \x01(\x01\"\x8d\x02\n\x14SelectBitrateRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\x05\x12\x10\n\x08\x62uffer_s\x18\x03 \x01(\x01\x12\x11\n\tlast_rung\x18\x04 \x01(\x05\x12\x37\n\x10next_chunk_sizes\x18\x05 \x03(\x0b\x32\x1d.reelstream.abr.v1.ChunkSizes\x12\x33\n\x06recent\x18\x06 \x03(\x0b\x32#.reelstream.abr.v1.ChunkObservation\x12\x12\n\nafter_seek\x18\x07 \x01(\x08\x12\x13\n\x0bladder_kbps\x18\x08 \x03(\x05\x12\x10\n\x08max_rung\x18\t \x01(\x05\"\x8d\x01\n\x15SelectBitrateResponse\x12\x0c\n\x04rung\x18\x01 \x01(\x05\x12\x14\n\x0c\x62itrate_kbps\x18\x02 \x01(\x05\x12\x1d\n\x15predicted_download_ms\x18\x03 \x01(\x01\x12!\n\x19predicted_throughput_kbps\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\'\n\x11\x45ndSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"1\n\x12\x45ndSessionResponse\x12\x0b\n\x03qoe\x18\x01 \x01(\x01\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x05*t\n\x0cQoeObjective\x12\x1d\n\x19QOE_OBJECTIVE_UNSPECIFIED\x10\x00\x12\x18\n\x14QOE_OBJECTIVE_LINEAR\x10\x01\x12\x15\n\x11QOE_OBJECTIVE_LOG\x10\x02\x12\x14\n\x10QOE_OBJECTIVE_HD\x10\x03\x32\x9a\x03\n\nAbrService\x12_\n\x0cStartSession\x12&.reelstream.abr.v1.StartSessionRequest\x1a\'.reelstream.abr.v1.StartSessionResponse\x12\x62\n\rSelectBitrate\x12\'.reelstream.abr.v1.SelectBitrateRequest\x1a(.reelstream.abr.v1.SelectBitrateResponse\x12l\n\x13SelectBitrateStream\x12\'.reelstream.abr.v1.SelectBitrateRequest\x1a(.reelstream.abr.v1.SelectBitrateResponse(\x01\x30\x01\x12Y\n\nEndSession\x12$.reelstream.abr.v1.EndSessionRequest\x1a%.reelstream.abr.v1.EndSessionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'reelstream.abr.v1.abr_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QOEOBJECTIVE']._serialized_start=1040
-  _globals['_QOEOBJECTIVE']._serialized_end=1156
+  _globals['_QOEOBJECTIVE']._serialized_start=1078
+  _globals['_QOEOBJECTIVE']._serialized_end=1194
   _globals['_STARTSESSIONREQUEST']._serialized_start=88
   _globals['_STARTSESSIONREQUEST']._serialized_end=315
   _globals['_STARTSESSIONRESPONSE']._serialized_start=317
   _globals['_STARTSESSIONRESPONSE']._serialized_end=394
   _globals['_CHUNKSIZES']._serialized_start=396
   _globals['_CHUNKSIZES']._serialized_end=423
-  _globals['_CHUNKOBSERVATION']._serialized_start=425
-  _globals['_CHUNKOBSERVATION']._serialized_end=530
-  _globals['_SELECTBITRATEREQUEST']._serialized_start=533
-  _globals['_SELECTBITRATEREQUEST']._serialized_end=802
-  _globals['_SELECTBITRATERESPONSE']._serialized_start=805
-  _globals['_SELECTBITRATERESPONSE']._serialized_end=946
-  _globals['_ENDSESSIONREQUEST']._serialized_start=948
-  _globals['_ENDSESSIONREQUEST']._serialized_end=987
-  _globals['_ENDSESSIONRESPONSE']._serialized_start=989
-  _globals['_ENDSESSIONRESPONSE']._serialized_end=1038
-  _globals['_ABRSERVICE']._serialized_start=1159
-  _globals['_ABRSERVICE']._serialized_end=1569
+  _globals['_CHUNKOBSERVATION']._serialized_start=426
+  _globals['_CHUNKOBSERVATION']._serialized_end=568
+  _globals['_SELECTBITRATEREQUEST']._serialized_start=571
+  _globals['_SELECTBITRATEREQUEST']._serialized_end=840
+  _globals['_SELECTBITRATERESPONSE']._serialized_start=843
+  _globals['_SELECTBITRATERESPONSE']._serialized_end=984
+  _globals['_ENDSESSIONREQUEST']._serialized_start=986
+  _globals['_ENDSESSIONREQUEST']._serialized_end=1025
+  _globals['_ENDSESSIONRESPONSE']._serialized_start=1027
+  _globals['_ENDSESSIONRESPONSE']._serialized_end=1076
+  _globals['_ABRSERVICE']._serialized_start=1197
+  _globals['_ABRSERVICE']._serialized_end=1607
 # @@protoc_insertion_point(module_scope)

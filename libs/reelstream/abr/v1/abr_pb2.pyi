@@ -136,11 +136,16 @@ class ChunkObservation(_message.Message):
     BYTES_FIELD_NUMBER: _builtins.int
     DOWNLOAD_MS_FIELD_NUMBER: _builtins.int
     RTT_MS_FIELD_NUMBER: _builtins.int
+    TAIL_BYTES_FIELD_NUMBER: _builtins.int
+    TAIL_MS_FIELD_NUMBER: _builtins.int
     chunk_index: _builtins.int
     rung: _builtins.int
     bytes: _builtins.int
     download_ms: _builtins.float
     rtt_ms: _builtins.float
+    tail_bytes: _builtins.int
+    """As in ChunkDownloaded: payload bytes over the final tail_ms of the transfer (0 = not measured)."""
+    tail_ms: _builtins.float
     def __init__(
         self,
         *,
@@ -149,10 +154,12 @@ class ChunkObservation(_message.Message):
         bytes: _builtins.int = ...,
         download_ms: _builtins.float = ...,
         rtt_ms: _builtins.float = ...,
+        tail_bytes: _builtins.int = ...,
+        tail_ms: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "chunk_index", b"chunk_index", "download_ms", b"download_ms", "rtt_ms", b"rtt_ms", "rung", b"rung"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "chunk_index", b"chunk_index", "download_ms", b"download_ms", "rtt_ms", b"rtt_ms", "rung", b"rung", "tail_bytes", b"tail_bytes", "tail_ms", b"tail_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

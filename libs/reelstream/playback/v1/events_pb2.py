@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from reelstream.common.v1 import types_pb2 as reelstream_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#reelstream/playback/v1/events.proto\x12\x16reelstream.playback.v1\x1a reelstream/common/v1/types.proto\"\xb4\x01\n\nClientInfo\x12\x35\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32 .reelstream.common.v1.DeviceType\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x37\n\x0cnetwork_type\x18\x04 \x01(\x0e\x32!.reelstream.common.v1.NetworkType\x12\x11\n\tdevice_id\x18\x05 \x01(\t\"\xff\x06\n\rPlaybackEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x10\n\x08title_id\x18\x05 \x01(\t\x12\x15\n\revent_time_ms\x18\x06 \x01(\x03\x12\x16\n\x0eingest_time_ms\x18\x07 \x01(\x03\x12\x32\n\x06\x63lient\x18\x08 \x01(\x0b\x32\".reelstream.playback.v1.ClientInfo\x12=\n\rsession_start\x18\x14 \x01(\x0b\x32$.reelstream.playback.v1.SessionStartH\x00\x12\x36\n\theartbeat\x18\x15 \x01(\x0b\x32!.reelstream.playback.v1.HeartbeatH\x00\x12\x43\n\x10\x63hunk_downloaded\x18\x16 \x01(\x0b\x32\'.reelstream.playback.v1.ChunkDownloadedH\x00\x12,\n\x04play\x18\x17 \x01(\x0b\x32\x1c.reelstream.playback.v1.PlayH\x00\x12.\n\x05pause\x18\x18 \x01(\x0b\x32\x1d.reelstream.playback.v1.PauseH\x00\x12\x30\n\x06resume\x18\x19 \x01(\x0b\x32\x1e.reelstream.playback.v1.ResumeH\x00\x12,\n\x04seek\x18\x1a \x01(\x0b\x32\x1c.reelstream.playback.v1.SeekH\x00\x12,\n\x04skip\x18\x1b \x01(\x0b\x32\x1c.reelstream.playback.v1.SkipH\x00\x12,\n\x04stop\x18\x1c \x01(\x0b\x32\x1c.reelstream.playback.v1.StopH\x00\x12\x34\n\x08\x63omplete\x18\x1d \x01(\x0b\x32 .reelstream.playback.v1.CompleteH\x00\x12\x30\n\x06rating\x18\x1e \x01(\x0b\x32\x1e.reelstream.playback.v1.RatingH\x00\x12\x38\n\nimpression\x18\x1f \x01(\x0b\x32\".reelstream.playback.v1.ImpressionH\x00\x12.\n\x05\x63lick\x18  \x01(\x0b\x32\x1d.reelstream.playback.v1.ClickH\x00\x42\x06\n\x04kind\"r\n\x0cSessionStart\x12\x15\n\rsource_row_id\x18\x01 \x01(\t\x12\x17\n\x0fsource_position\x18\x02 \x01(\x05\x12\x18\n\x10start_position_s\x18\x03 \x01(\x01\x12\x18\n\x10title_duration_s\x18\x04 \x01(\x01\"`\n\tHeartbeat\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x10\n\x08\x62uffer_s\x18\x02 \x01(\x01\x12\x14\n\x0c\x62itrate_kbps\x18\x03 \x01(\x05\x12\x17\n\x0fthroughput_kbps\x18\x04 \x01(\x01\"\xab\x01\n\x0f\x43hunkDownloaded\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x14\n\x0c\x62itrate_kbps\x18\x02 \x01(\x05\x12\x0c\n\x04rung\x18\x03 \x01(\x05\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x13\n\x0b\x64ownload_ms\x18\x05 \x01(\x01\x12\x16\n\x0e\x62uffer_after_s\x18\x06 \x01(\x01\x12\x13\n\x0brebuffer_ms\x18\x07 \x01(\x01\x12\x0e\n\x06rtt_ms\x18\x08 \x01(\x01\"J\n\x04Play\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x15\n\rsource_row_id\x18\x02 \x01(\t\x12\x17\n\x0fsource_position\x18\x03 \x01(\x05\"\x1b\n\x05Pause\x12\x12\n\nposition_s\x18\x01 \x01(\x01\"\x1c\n\x06Resume\x12\x12\n\nposition_s\x18\x01 \x01(\x01\"$\n\x04Seek\x12\x0e\n\x06\x66rom_s\x18\x01 \x01(\x01\x12\x0c\n\x04to_s\x18\x02 \x01(\x01\".\n\x04Skip\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x12\n\nduration_s\x18\x02 \x01(\x01\".\n\x04Stop\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x12\n\nduration_s\x18\x02 \x01(\x01\"2\n\x08\x43omplete\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x12\n\nduration_s\x18\x02 \x01(\x01\"\x17\n\x06Rating\x12\r\n\x05value\x18\x01 \x01(\x02\"V\n\nImpression\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x11\n\ttitle_ids\x18\x03 \x03(\t\x12\x11\n\tpositions\x18\x04 \x03(\x05\"=\n\x05\x43lick\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#reelstream/playback/v1/events.proto\x12\x16reelstream.playback.v1\x1a reelstream/common/v1/types.proto\"\xb4\x01\n\nClientInfo\x12\x35\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32 .reelstream.common.v1.DeviceType\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x37\n\x0cnetwork_type\x18\x04 \x01(\x0e\x32!.reelstream.common.v1.NetworkType\x12\x11\n\tdevice_id\x18\x05 \x01(\t\"\xff\x06\n\rPlaybackEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x10\n\x08title_id\x18\x05 \x01(\t\x12\x15\n\revent_time_ms\x18\x06 \x01(\x03\x12\x16\n\x0eingest_time_ms\x18\x07 \x01(\x03\x12\x32\n\x06\x63lient\x18\x08 \x01(\x0b\x32\".reelstream.playback.v1.ClientInfo\x12=\n\rsession_start\x18\x14 \x01(\x0b\x32$.reelstream.playback.v1.SessionStartH\x00\x12\x36\n\theartbeat\x18\x15 \x01(\x0b\x32!.reelstream.playback.v1.HeartbeatH\x00\x12\x43\n\x10\x63hunk_downloaded\x18\x16 \x01(\x0b\x32\'.reelstream.playback.v1.ChunkDownloadedH\x00\x12,\n\x04play\x18\x17 \x01(\x0b\x32\x1c.reelstream.playback.v1.PlayH\x00\x12.\n\x05pause\x18\x18 \x01(\x0b\x32\x1d.reelstream.playback.v1.PauseH\x00\x12\x30\n\x06resume\x18\x19 \x01(\x0b\x32\x1e.reelstream.playback.v1.ResumeH\x00\x12,\n\x04seek\x18\x1a \x01(\x0b\x32\x1c.reelstream.playback.v1.SeekH\x00\x12,\n\x04skip\x18\x1b \x01(\x0b\x32\x1c.reelstream.playback.v1.SkipH\x00\x12,\n\x04stop\x18\x1c \x01(\x0b\x32\x1c.reelstream.playback.v1.StopH\x00\x12\x34\n\x08\x63omplete\x18\x1d \x01(\x0b\x32 .reelstream.playback.v1.CompleteH\x00\x12\x30\n\x06rating\x18\x1e \x01(\x0b\x32\x1e.reelstream.playback.v1.RatingH\x00\x12\x38\n\nimpression\x18\x1f \x01(\x0b\x32\".reelstream.playback.v1.ImpressionH\x00\x12.\n\x05\x63lick\x18  \x01(\x0b\x32\x1d.reelstream.playback.v1.ClickH\x00\x42\x06\n\x04kind\"r\n\x0cSessionStart\x12\x15\n\rsource_row_id\x18\x01 \x01(\t\x12\x17\n\x0fsource_position\x18\x02 \x01(\x05\x12\x18\n\x10start_position_s\x18\x03 \x01(\x01\x12\x18\n\x10title_duration_s\x18\x04 \x01(\x01\"`\n\tHeartbeat\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x10\n\x08\x62uffer_s\x18\x02 \x01(\x01\x12\x14\n\x0c\x62itrate_kbps\x18\x03 \x01(\x05\x12\x17\n\x0fthroughput_kbps\x18\x04 \x01(\x01\"\xd0\x01\n\x0f\x43hunkDownloaded\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x14\n\x0c\x62itrate_kbps\x18\x02 \x01(\x05\x12\x0c\n\x04rung\x18\x03 \x01(\x05\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x13\n\x0b\x64ownload_ms\x18\x05 \x01(\x01\x12\x16\n\x0e\x62uffer_after_s\x18\x06 \x01(\x01\x12\x13\n\x0brebuffer_ms\x18\x07 \x01(\x01\x12\x0e\n\x06rtt_ms\x18\x08 \x01(\x01\x12\x12\n\ntail_bytes\x18\t \x01(\x03\x12\x0f\n\x07tail_ms\x18\n \x01(\x01\"J\n\x04Play\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x15\n\rsource_row_id\x18\x02 \x01(\t\x12\x17\n\x0fsource_position\x18\x03 \x01(\x05\"\x1b\n\x05Pause\x12\x12\n\nposition_s\x18\x01 \x01(\x01\"\x1c\n\x06Resume\x12\x12\n\nposition_s\x18\x01 \x01(\x01\"$\n\x04Seek\x12\x0e\n\x06\x66rom_s\x18\x01 \x01(\x01\x12\x0c\n\x04to_s\x18\x02 \x01(\x01\".\n\x04Skip\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x12\n\nduration_s\x18\x02 \x01(\x01\".\n\x04Stop\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x12\n\nduration_s\x18\x02 \x01(\x01\"2\n\x08\x43omplete\x12\x12\n\nposition_s\x18\x01 \x01(\x01\x12\x12\n\nduration_s\x18\x02 \x01(\x01\"\x17\n\x06Rating\x12\r\n\x05value\x18\x01 \x01(\x02\"V\n\nImpression\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x11\n\ttitle_ids\x18\x03 \x03(\t\x12\x11\n\tpositions\x18\x04 \x03(\x05\"=\n\x05\x43lick\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,25 +41,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEARTBEAT']._serialized_start=1294
   _globals['_HEARTBEAT']._serialized_end=1390
   _globals['_CHUNKDOWNLOADED']._serialized_start=1393
-  _globals['_CHUNKDOWNLOADED']._serialized_end=1564
-  _globals['_PLAY']._serialized_start=1566
-  _globals['_PLAY']._serialized_end=1640
-  _globals['_PAUSE']._serialized_start=1642
-  _globals['_PAUSE']._serialized_end=1669
-  _globals['_RESUME']._serialized_start=1671
-  _globals['_RESUME']._serialized_end=1699
-  _globals['_SEEK']._serialized_start=1701
-  _globals['_SEEK']._serialized_end=1737
-  _globals['_SKIP']._serialized_start=1739
-  _globals['_SKIP']._serialized_end=1785
-  _globals['_STOP']._serialized_start=1787
-  _globals['_STOP']._serialized_end=1833
-  _globals['_COMPLETE']._serialized_start=1835
-  _globals['_COMPLETE']._serialized_end=1885
-  _globals['_RATING']._serialized_start=1887
-  _globals['_RATING']._serialized_end=1910
-  _globals['_IMPRESSION']._serialized_start=1912
-  _globals['_IMPRESSION']._serialized_end=1998
-  _globals['_CLICK']._serialized_start=2000
-  _globals['_CLICK']._serialized_end=2061
+  _globals['_CHUNKDOWNLOADED']._serialized_end=1601
+  _globals['_PLAY']._serialized_start=1603
+  _globals['_PLAY']._serialized_end=1677
+  _globals['_PAUSE']._serialized_start=1679
+  _globals['_PAUSE']._serialized_end=1706
+  _globals['_RESUME']._serialized_start=1708
+  _globals['_RESUME']._serialized_end=1736
+  _globals['_SEEK']._serialized_start=1738
+  _globals['_SEEK']._serialized_end=1774
+  _globals['_SKIP']._serialized_start=1776
+  _globals['_SKIP']._serialized_end=1822
+  _globals['_STOP']._serialized_start=1824
+  _globals['_STOP']._serialized_end=1870
+  _globals['_COMPLETE']._serialized_start=1872
+  _globals['_COMPLETE']._serialized_end=1922
+  _globals['_RATING']._serialized_start=1924
+  _globals['_RATING']._serialized_end=1947
+  _globals['_IMPRESSION']._serialized_start=1949
+  _globals['_IMPRESSION']._serialized_end=2035
+  _globals['_CLICK']._serialized_start=2037
+  _globals['_CLICK']._serialized_end=2098
 # @@protoc_insertion_point(module_scope)

@@ -227,6 +227,8 @@ class ChunkDownloaded(_message.Message):
     BUFFER_AFTER_S_FIELD_NUMBER: _builtins.int
     REBUFFER_MS_FIELD_NUMBER: _builtins.int
     RTT_MS_FIELD_NUMBER: _builtins.int
+    TAIL_BYTES_FIELD_NUMBER: _builtins.int
+    TAIL_MS_FIELD_NUMBER: _builtins.int
     chunk_index: _builtins.int
     bitrate_kbps: _builtins.int
     rung: _builtins.int
@@ -238,6 +240,13 @@ class ChunkDownloaded(_message.Message):
     """stall caused while waiting for this chunk"""
     rtt_ms: _builtins.float
     """0 = unknown"""
+    tail_bytes: _builtins.int
+    """The link's rate as the chunk finished: payload bytes received over the final tail_ms of
+    the transfer (from the player's download progress; both 0 = not measured). download_ms
+    averages the whole transfer; the tail is the freshest sample of the link, and the ABR
+    service forecasts the next chunk from it.
+    """
+    tail_ms: _builtins.float
     def __init__(
         self,
         *,
@@ -249,10 +258,12 @@ class ChunkDownloaded(_message.Message):
         buffer_after_s: _builtins.float = ...,
         rebuffer_ms: _builtins.float = ...,
         rtt_ms: _builtins.float = ...,
+        tail_bytes: _builtins.int = ...,
+        tail_ms: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bitrate_kbps", b"bitrate_kbps", "buffer_after_s", b"buffer_after_s", "bytes", b"bytes", "chunk_index", b"chunk_index", "download_ms", b"download_ms", "rebuffer_ms", b"rebuffer_ms", "rtt_ms", b"rtt_ms", "rung", b"rung"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bitrate_kbps", b"bitrate_kbps", "buffer_after_s", b"buffer_after_s", "bytes", b"bytes", "chunk_index", b"chunk_index", "download_ms", b"download_ms", "rebuffer_ms", b"rebuffer_ms", "rtt_ms", b"rtt_ms", "rung", b"rung", "tail_bytes", b"tail_bytes", "tail_ms", b"tail_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
