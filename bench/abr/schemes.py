@@ -159,7 +159,9 @@ class Variant:
             drop_guard=self.drop_guard,
             reveal_noise=self.reveal_noise,
             reveal_prior=self.reveal_prior,
-            next_predictor=ThroughputPredictor(forgetting=self.forgetting, features=self.features)
+            next_predictor=ThroughputPredictor(
+                forgetting=self.forgetting, features=self.features, learn_prior=False
+            )
             if self.next_model
             else None,
         )

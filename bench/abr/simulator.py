@@ -136,12 +136,14 @@ def _tail(segments: list[tuple[float, float]], window_s: float) -> tuple[float, 
     (125.0, 0.5)
     >>> _tail([(0.1, 100.0)], 0.5)
     (10.0, 0.1)
+    >>> _tail([(1.0, 100.0), (0.0, 400.0)], 0.5)  # ended exactly on a sample edge
+    (50.0, 0.5)
     """
     got_b = got_s = 0.0
     for seconds, rate in reversed(segments):
-        take = min(seconds, window_s - got_s)
-        if take <= 0.0:
+        if got_s >= window_s:
             break
+        take = min(seconds, window_s - got_s)  # 0 for a transfer that ended on a sample edge
         got_b += rate * take
         got_s += take
     return got_b, got_s

@@ -178,8 +178,10 @@ func abrCaller(conns []*grpc.ClientConn, sessions int, seed int64, streaming boo
 		size := int64(1850 * 500)
 		req := &abrv1.SelectBitrateRequest{
 			SessionId: s.id, ChunkIndex: k, BufferS: buffer, LastRung: 3,
+			// The last chunk as a player reports it, with the rate over its transfer's last 0.5 s.
 			Recent: []*abrv1.ChunkObservation{{ChunkIndex: k - 1, Rung: 3, Bytes: size,
-				DownloadMs: float64(size)*8/(s.mbps*1000) + 80, RttMs: 80}},
+				DownloadMs: float64(size)*8/(s.mbps*1000) + 80, RttMs: 80,
+				TailBytes: int64(s.mbps * 1e6 / 8 * 0.5), TailMs: 500}},
 			NextChunkSizes: sizes,
 		}
 		s.mu.Lock()

@@ -21,6 +21,7 @@ from reelstream.common.v1 import types_pb2
 from reelstream.platform.consumer import BadRecord
 from reelstream.playback.v1 import events_pb2 as pb
 from services.abr import metrics
+from services.abr.engine import DEFAULT_LEVELS as SCENARIO_LEVELS
 from services.abr.engine import AbrEngine, Decision, tail_problem
 from services.abr.planner import MpcPlanner
 from services.abr.predictor import ThroughputPredictor
@@ -73,8 +74,10 @@ class AbrState:
         self.default_ladder = tuple(ladder_kbps)
         self.chunk_s = chunk_s
         self.max_sessions = max_sessions
-        self.predictor = ThroughputPredictor()
-        self.next_predictor = ThroughputPredictor()
+        # Each model tracks only the error quantiles the planner uses as scenarios (every level
+        # is its own streaming estimate, so the others would be upkeep nobody reads).
+        self.predictor = ThroughputPredictor(levels=SCENARIO_LEVELS)
+        self.next_predictor = ThroughputPredictor(levels=SCENARIO_LEVELS, learn_prior=False)
         self.engines: dict[tuple[tuple[int, ...], str], AbrEngine] = {}
         self.books: OrderedDict[str, SessionBook] = OrderedDict()
         self.rolling_qoe = 0.0

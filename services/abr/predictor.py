@@ -34,6 +34,8 @@ from itertools import repeat
 import numpy as np
 from river import stats
 
+from services.abr.rls_kernel import rls_step
+
 FEATURES = (
     "bias",
     "last",
@@ -198,6 +200,8 @@ class ThroughputPredictor:
     tracked online), ``default_prior`` (log bytes/s before anything is seen).
     """
 
+    learn_prior: bool = True  # read by models unpickled from snapshots older than the option
+
     def __init__(
         self,
         forgetting: float = 0.999,
@@ -209,6 +213,7 @@ class ThroughputPredictor:
         features: Sequence[str] = DEFAULT_FEATURES,
         band_feature: str = "std5",
         quantile_window: int | None = None,
+        learn_prior: bool = True,
     ) -> None:
         self.forgetting = forgetting
         self.max_cov_trace = max_cov_trace
@@ -244,6 +249,9 @@ class ThroughputPredictor:
         self.band_counts = [0] * (len(self.volatility_edges) + 1)
         self.abs_error = stats.Mean()
         self.population = PopulationPrior(default_prior)
+        # False for a model whose population prior and mean error nobody reads (the next-chunk
+        # model: the engine takes the prior from the main model): skips their upkeep.
+        self.learn_prior = learn_prior
         self.n_learned = 0
         # Range of log rates seen so far: predictions are clamped to it (plus a margin), so a
         # poorly excited direction of the regression can never forecast an absurd rate.
@@ -328,27 +336,20 @@ class ThroughputPredictor:
                 self.band_counts[band] += 1
                 for q in self.band_quantiles[band]:
                     q.update(error)
-            self.abs_error.update(abs(error))
+            if self.learn_prior:
+                self.abs_error.update(abs(error))
         self._fit(v, target, error)
         self.low = min(self.low, target)
         self.high = max(self.high, target)
-        self.population.learn_one(context or {}, target)
+        if self.learn_prior:
+            self.population.learn_one(context or {}, target)
         self.n_learned += 1
 
     def _fit(self, v: np.ndarray, target: float, error: float) -> None:
-        """One recursive-least-squares step on feature vector ``v`` (``error`` = target - w.v)."""
-        pv = self.cov @ v
-        denom = self.forgetting + float(v @ pv)
-        if denom <= 0.0 or not math.isfinite(denom):
-            # Rounding broke positive definiteness: restart the covariance, keep the weights.
-            self.cov = np.eye(len(v)) / self.ridge
-            pv = self.cov @ v
-            denom = self.forgetting + float(v @ pv)
-        gain = pv / denom
-        self.weights = self.weights + gain * error
-        self.cov = self.cov - np.outer(gain, pv)
-        self.cov = 0.5 * (self.cov + self.cov.T)  # keep it symmetric against rounding drift
-        # Forgetting inflates the covariance in directions the data never excites (windup);
-        # stop inflating once it is as uncertain as the prior allows.
-        if float(np.trace(self.cov)) < self.max_cov_trace:
-            self.cov /= self.forgetting
+        """One recursive-least-squares step on feature vector ``v`` (``error`` = target - w.v).
+
+        In place, compiled (:mod:`services.abr.rls_kernel`): the covariance is restarted at the
+        prior if rounding ever breaks its positive definiteness, kept symmetric, and not
+        inflated by forgetting past ``max_cov_trace``.
+        """
+        rls_step(self.weights, self.cov, v, error, self.forgetting, self.max_cov_trace, self.ridge)

@@ -44,7 +44,7 @@ _SESSION_KINDS = frozenset(
     }
 )
 _TITLE_KINDS = _SESSION_KINDS | {"rating", "click"}
-_SHAPED = frozenset({"skip", "stop", "complete", "impression", "click"})
+_SHAPED = frozenset({"skip", "stop", "complete", "impression", "click", "chunk_downloaded"})
 
 
 class Problem(NamedTuple):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
@@ -138,6 +139,102 @@ async def test_chunk_events_change_the_predictor_and_restart_resumes(
         await stub.StartSession(api.StartSessionRequest(session_id="probe2", ladder_kbps=LADDER))
         restored = (await predicted_kbps(stub, "probe2")).predicted_throughput_kbps
         assert restored == pytest.approx(before_stop, rel=1e-9)
+    finally:
+        await tch.close()
+        await ach.close()
+        await abr.stop()
+        await telemetry.stop()
+
+
+def tailed_events(session: str, mbps: list[float], tails: list[float]) -> list[pb.PlaybackEvent]:
+    """Chunks at rung 2 downloaded at ``mbps[i]``, the player measuring ``tails[i]`` Mbit/s over
+    the transfer's last 0.5 s."""
+    size = 1200 * 1000 // 8 * 4
+    t = now_ms() - 60_000
+    return [
+        pb.PlaybackEvent(
+            event_id=f"{session}-{i}",
+            user_id="u-" + session,
+            session_id=session,
+            title_id="t1",
+            event_time_ms=t + i * 4000,
+            client=pb.ClientInfo(network_type=types_pb2.NETWORK_TYPE_CELLULAR_4G, region="NO"),
+            chunk_downloaded=pb.ChunkDownloaded(
+                chunk_index=i,
+                bitrate_kbps=1200,
+                rung=2,
+                bytes=size,
+                download_ms=size * 8 / (rate * 1000) + 80,
+                buffer_after_s=20,
+                rtt_ms=80,
+                tail_bytes=min(round(tail * 1e6 / 8 * 0.5), size),
+                tail_ms=min(500.0, size * 8 / (rate * 1000)),
+            ),
+        )
+        for i, (rate, tail) in enumerate(zip(mbps, tails, strict=True))
+    ]
+
+
+async def test_the_progress_tail_reaches_the_next_chunk_forecast_over_kafka(
+    kafka_bootstrap: str, topics: TopicNames
+) -> None:
+    common: dict[str, Any] = {
+        "kafka_bootstrap": kafka_bootstrap,
+        "topic_prefix": topics.prefix,
+        "grpc_port": 0,
+        "metrics_port": 0,
+    }
+    telemetry, _ = await serve_telemetry(TelemetrySettings(**common))
+    abr, host = await serve_abr(AbrSettings(**common))
+    tch = grpc.aio.insecure_channel(f"127.0.0.1:{telemetry.port}")
+    ach = grpc.aio.insecure_channel(f"127.0.0.1:{abr.port}")
+    try:
+        tstub, stub = tapi_grpc.TelemetryServiceStub(tch), api_grpc.AbrServiceStub(ach)
+        # A population whose links change between chunks, each change already under way at the
+        # end of the transfer before it: the tail tells the next chunk's rate, the chunk does not.
+        rng = np.random.default_rng(7)
+        events = []
+        for s in range(30):
+            rates = (5.0 * np.exp(rng.normal(0.0, 0.8, 9))).tolist()
+            events += tailed_events(f"pop-{s}", rates[:8], rates[1:])
+        ack = await tstub.IngestBatch(tapi.EventBatch(events=events))
+        assert ack.accepted == len(events), ack
+
+        # Two sessions alike in every chunk total; in one the last transfer ended at 0.5 Mbit/s.
+        steady = tailed_events("steady", [5.0] * 6, [5.0] * 6)
+        tailing = tailed_events("tailing", [5.0] * 6, [5.0] * 5 + [0.5])
+        ack = await tstub.IngestBatch(tapi.EventBatch(events=steady + tailing))
+        assert ack.accepted == 12, ack
+
+        async def learned() -> bool:
+            return host.learner.chunks_seen >= len(events) + 12
+
+        await until(learned)
+        answers = {}
+        for session in ("steady", "tailing"):
+            answers[session] = await stub.SelectBitrate(
+                api.SelectBitrateRequest(session_id=session, chunk_index=6, buffer_s=8, last_rung=3)
+            )
+        steady_kbps = answers["steady"].predicted_throughput_kbps
+        tailing_kbps = answers["tailing"].predicted_throughput_kbps
+        assert tailing_kbps < 0.5 * steady_kbps, answers
+        assert answers["tailing"].rung < answers["steady"].rung, answers
+
+        # A tail that cannot belong to its transfer is refused by name; nothing is learned.
+        seen = host.learner.chunks_seen
+        bad = api.ChunkObservation(
+            chunk_index=7, rung=2, bytes=600_000, download_ms=1000, tail_bytes=1, tail_ms=1500
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.SelectBitrate(
+                api.SelectBitrateRequest(
+                    session_id="steady", chunk_index=8, buffer_s=8, last_rung=3, recent=[bad]
+                )
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "recent[0]: tail_ms must not exceed download_ms" in (err.value.details() or "")
+        assert host.learner.books["steady"].last_chunk == 5
+        assert host.learner.chunks_seen == seen
     finally:
         await tch.close()
         await ach.close()

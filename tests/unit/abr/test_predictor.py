@@ -7,6 +7,7 @@ import numpy as np
 
 from services.abr.engine import AbrEngine
 from services.abr.predictor import ThroughputPredictor, chunk_features
+from services.abr.rls_kernel import rls_step, rls_step_numpy
 
 LADDER = (300, 750, 1200, 1850, 2850, 4300)
 SIZES = np.outer(LADDER, np.ones(5)) * 500.0
@@ -122,3 +123,21 @@ def test_next_chunk_model_and_volatility_bands_plug_in():
     assert np.all(np.diff(rates[:, 0]) >= 0)  # scenarios follow the quantile order
     d = engine.select("s", buffer_s=10.0, sizes_ahead=SIZES, now=100.0)
     assert 0 <= d.rung < len(LADDER) and d.predicted_download_s > 0
+
+
+def test_the_compiled_rls_step_is_the_numpy_step_to_rounding():
+    rng = np.random.default_rng(11)
+    d = 14
+    w1, c1, w2, c2 = np.zeros(d), np.eye(d), np.zeros(d), np.eye(d)
+    for v, e in zip(rng.normal(size=(3000, d)), rng.normal(size=3000), strict=True):
+        a = rls_step(w1, c1, v, float(e), 0.999, 1e4, 1.0)
+        b = rls_step_numpy(w2, c2, v, float(e), 0.999, 1e4, 1.0)
+        assert a == b
+    assert np.allclose(w1, w2, rtol=0, atol=1e-12)
+    assert np.allclose(c1, c2, rtol=0, atol=1e-12)
+    assert np.array_equal(c1, c1.T)  # kept exactly symmetric
+    # A covariance that rounding has made indefinite is restarted at the prior, weights kept.
+    for step in (rls_step, rls_step_numpy):
+        w, c = np.ones(2), -np.eye(2)
+        assert step(w, c, np.array([1.0, 0.0]), 0.0, 1.0, 1e4, 2.0)
+        assert np.allclose(c, [[1 / 3, 0.0], [0.0, 0.5]]) and w.tolist() == [1.0, 1.0]

@@ -76,15 +76,24 @@ def test_cli_rejects_unknown_rows_and_bad_numbers(capsys):
 
 def test_the_bench_default_is_the_service_configuration():
     # The benchmark scores DEFAULT; the service builds its engine from the engine and planner
-    # defaults. Both must decide alike, drop guard included.
+    # defaults and its own two models. Both must decide alike, progress tail included.
     service = AbrState(LADDER).engine(LADDER, "linear")
     bench = DEFAULT.build(LADDER)
     rng = np.random.default_rng(3)
     rates = [*(2e6 * np.exp(rng.normal(0, 0.4, 40))), 0.4e6]  # ends with a sharp drop
+    tails = [*rates[1:], 0.3e6]  # the player's measurement of each transfer's end
     for engine in (service, bench):
         engine.start_session("s", now=0.0)
-        for i, r in enumerate(rates):
-            engine.observe_chunk("s", size_bytes=r / 8 * 4, download_s=4.08, rtt_s=0.08, now=i)
+        for i, (r, tail) in enumerate(zip(rates, tails, strict=True)):
+            engine.observe_chunk(
+                "s",
+                size_bytes=r / 8 * 4,
+                download_s=4.08,
+                rtt_s=0.08,
+                now=i,
+                tail_bytes=tail / 8 * 0.5,
+                tail_s=0.5,
+            )
     for buffer_s in (0.0, 3.0, 9.0, 20.0):
         a = service.select("s", buffer_s=buffer_s, now=50.0, last_rung=3)
         b = bench.select("s", buffer_s=buffer_s, now=50.0, last_rung=3)

@@ -96,6 +96,11 @@ async def test_many_kinds_in_per_user_and_per_session_order(ran_fleet):
             assert set(ks[ends[0] + 1 :]) <= {"rating"}
         chunks = [k for k in ks if k == "chunk_downloaded"]
         assert chunks or ks[-1] in END_KINDS or len(ks) == 3
+    # Every chunk carries the player's progress measurement: the end of its own transfer.
+    for c in (e.chunk_downloaded for e in events if e.HasField("chunk_downloaded")):
+        if c.download_ms < 120_000:  # longer ones are cut short and not measured
+            assert 0 < c.tail_ms <= min(500.0, c.download_ms), c
+            assert 0 < c.tail_bytes <= c.bytes, c
 
 
 async def test_services_down_degrade_to_fallbacks(ran_fleet):

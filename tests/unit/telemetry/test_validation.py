@@ -21,6 +21,9 @@ def check(ev: pb.PlaybackEvent) -> tuple[str, str] | None:
 
 def test_valid_events_pass() -> None:
     assert check(chunk()) is None
+    with_tail = chunk()
+    with_tail.chunk_downloaded.tail_bytes, with_tail.chunk_downloaded.tail_ms = 300_000, 500.0
+    assert check(with_tail) is None
     assert check(complete()) is None
     imp = pb.PlaybackEvent(
         event_id="i",
@@ -75,6 +78,28 @@ def test_valid_events_pass() -> None:
         (
             lambda e: setattr(e.chunk_downloaded, "rung", 40),
             ("chunk_downloaded.rung", "OUT_OF_RANGE"),
+        ),
+        (
+            lambda e: setattr(e.chunk_downloaded, "tail_ms", -1.0),
+            ("chunk_downloaded.tail_ms", "OUT_OF_RANGE"),
+        ),
+        (  # a tail needs both its bytes and its duration
+            lambda e: setattr(e.chunk_downloaded, "tail_bytes", 1000),
+            ("chunk_downloaded.tail_ms", "INCOMPLETE"),
+        ),
+        (  # longer than the transfer it ends
+            lambda e: (
+                setattr(e.chunk_downloaded, "tail_bytes", 1000),
+                setattr(e.chunk_downloaded, "tail_ms", 900.0),
+            ),
+            ("chunk_downloaded.tail_ms", "OUT_OF_RANGE"),
+        ),
+        (  # more than the chunk
+            lambda e: (
+                setattr(e.chunk_downloaded, "tail_bytes", 925_001),
+                setattr(e.chunk_downloaded, "tail_ms", 500.0),
+            ),
+            ("chunk_downloaded.tail_bytes", "OUT_OF_RANGE"),
         ),
     ],
 )
