@@ -555,7 +555,7 @@ ABLATION = (
         label="tail + next-chunk model",
         what="... and a second RLS model (same features) for the chunk the decision commits to,"
         " where the freshest rate matters most (the drop guard is then off: the first chunk"
-        " has its own forecast)",
+        " has its own forecast); the default since this revision",
         features=FEATURES + PROGRESS_FEATURES,
         next_model=True,
     ),

@@ -113,6 +113,9 @@ class AbrEngine:
         # still leans on the history before the drop (0: off). On by default at 0.65: the chunk a
         # decision commits to is the one a fresh drop hits first (training-trace score over ten
         # warm-up orders +0.30 +- 0.11, again +0.31 +- 0.14 on fresh ones: bench/results/abr.md).
+        # It applies only without a ``next_predictor``: the service's engines have one, which
+        # forecasts that first chunk itself from the player's measurement of the last
+        # transfer's end (the "tail" feature), fresher than any chunk total.
         self.drop_guard = drop_guard
         self.regime_edges = tuple(regime_edges)
         self.regime_min = regime_min
@@ -244,10 +247,12 @@ class AbrEngine:
         rate = size_bytes / max(download_s - rtt, 1e-3)
         x = self.features(state)
         model = self._model(state) if self.regime_models else self.predictor
-        state.errors.append(math.log(rate) - model.predict_log(x))
+        v = model.vector(x)
+        state.errors.append(math.log(rate) - model.predict_log_vector(v))
         state.pending.append(x)
         if self.next_predictor is not None:
-            self.next_predictor.learn_one(x, rate, state.context)
+            shared = self.next_predictor.features == model.features
+            self.next_predictor.learn_one(x, rate, state.context, v if shared else None)
         if state.log_rates:
             step = math.log(rate) - state.log_rates[-1]
             self.step_n += 1
@@ -295,7 +300,8 @@ class AbrEngine:
         """Payload-rate scenarios (bytes/s) for the next chunks, one per error quantile."""
         x = self.features(state, buffer_s)
         model = self._model(state) if self.regime_models else self.predictor
-        mu = model.predict_log(x)
+        v = model.vector(x)
+        mu = model.predict_log_vector(v)
         errors = model.error_quantiles(x)[self._level_index]
         if self.session_scale and len(state.errors) >= 2 and self.predictor.abs_error.n:
             # A session more volatile than the population gets proportionally wider scenarios.
@@ -326,8 +332,10 @@ class AbrEngine:
         if self.next_predictor is None:
             return rates
         nxt = self.next_predictor
-        first = np.exp(nxt.predict_log(x) + nxt.error_quantiles(x)[self._level_index])
-        per_chunk = np.repeat(rates[:, None], self.planner.horizon, axis=1)
+        nv = v if nxt.features == model.features else nxt.vector(x)
+        first = np.exp(nxt.predict_log_vector(nv) + nxt.error_quantiles(x)[self._level_index])
+        per_chunk = np.empty((len(rates), self.planner.horizon))
+        per_chunk[:] = rates[:, None]
         per_chunk[:, 0] = first
         return per_chunk
 

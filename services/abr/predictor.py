@@ -277,6 +277,10 @@ class ThroughputPredictor:
         """Point prediction of the next chunk's log payload rate (log bytes/s)."""
         return self._predict_log_v(self.vector(x))
 
+    def predict_log_vector(self, v: np.ndarray) -> float:
+        """``predict_log`` of a feature vector already built by :meth:`vector` (no rebuild)."""
+        return self._predict_log_v(v)
+
     def _predict_log_v(self, v: np.ndarray) -> float:
         raw = float(self.weights @ v)
         if self.n_learned:
@@ -316,13 +320,21 @@ class ThroughputPredictor:
         return size_bytes / self.predict_one(x) + rtt_s
 
     def learn_one(
-        self, x: Mapping[str, float], y: float, context: Mapping[str, object] | None = None
+        self,
+        x: Mapping[str, float],
+        y: float,
+        context: Mapping[str, object] | None = None,
+        v: np.ndarray | None = None,
     ) -> None:
-        """Update from one chunk: features before the chunk and its payload rate ``y`` (bytes/s)."""
+        """Update from one chunk: features before the chunk and its payload rate ``y`` (bytes/s).
+
+        ``v``: ``vector(x)`` when the caller has it already (a model with the same features).
+        """
         if y <= 0 or not math.isfinite(y):
             raise ValueError(f"throughput must be positive and finite, got {y}")
         target = math.log(y)
-        v = self.vector(x)
+        if v is None:
+            v = self.vector(x)
         error = target - self._predict_log_v(v)
         if self.n_learned:
             for q in self.quantiles:
