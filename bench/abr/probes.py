@@ -78,14 +78,18 @@ class RecordingPredictor(ThroughputPredictor):
         self.recorded = 0
 
     def learn_one(
-        self, x: Mapping[str, float], y: float, context: Mapping[str, object] | None = None
+        self,
+        x: Mapping[str, float],
+        y: float,
+        context: Mapping[str, object] | None = None,
+        v: np.ndarray | None = None,
     ) -> None:
         if self.n_learned and y > 0 and math.isfinite(y):
             slot = self.recorded % len(self.errors)
             self.keys[slot] = neighbour_key(x)
             self.errors[slot] = math.log(y) - self.predict_log(x)
             self.recorded += 1
-        super().learn_one(x, y, context)
+        super().learn_one(x, y, context, v)
 
     def neighbour_quantiles(
         self, x: Mapping[str, float], levels: Sequence[float], k: int

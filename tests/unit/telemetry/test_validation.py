@@ -88,16 +88,14 @@ def test_valid_events_pass() -> None:
             ("chunk_downloaded.tail_ms", "INCOMPLETE"),
         ),
         (  # longer than the transfer it ends
-            lambda e: (
-                setattr(e.chunk_downloaded, "tail_bytes", 1000),
-                setattr(e.chunk_downloaded, "tail_ms", 900.0),
+            lambda e: e.chunk_downloaded.MergeFrom(
+                pb.ChunkDownloaded(tail_bytes=1000, tail_ms=900)
             ),
             ("chunk_downloaded.tail_ms", "OUT_OF_RANGE"),
         ),
         (  # more than the chunk
-            lambda e: (
-                setattr(e.chunk_downloaded, "tail_bytes", 925_001),
-                setattr(e.chunk_downloaded, "tail_ms", 500.0),
+            lambda e: e.chunk_downloaded.MergeFrom(
+                pb.ChunkDownloaded(tail_bytes=925_001, tail_ms=500)
             ),
             ("chunk_downloaded.tail_bytes", "OUT_OF_RANGE"),
         ),
