@@ -127,9 +127,11 @@ def write_report(
         f"Command: `{command}`",
         "",
         "Mean session QoE_lin (sum over chunks 1..47, higher is better). `service` is",
-        "`services.abr` (online RLS throughput model + expected-QoE MPC) learning online, one",
-        "session per trace, traces in name order, population model carried across sessions",
-        "and sets. `optimal` is the offline DP with the future known (upper bound).",
+        "`services.abr` (online RLS throughput models of the next 4 chunks and of the next one,",
+        "the latter reading the player's rate over each transfer's last 0.5 s, + expected-QoE",
+        "MPC) learning online, one session per trace, traces in name order, population model",
+        "carried across sessions and sets. `optimal` is the offline DP with the future known",
+        "(upper bound).",
         "",
     ]
     sets = list(summary)
