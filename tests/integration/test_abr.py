@@ -30,30 +30,47 @@ pytestmark = pytest.mark.integration
 LADDER = (300, 750, 1200, 1850, 2850, 4300)
 
 
-def chunk_events(session: str, mbps: float, n: int, start: int = 0) -> list[pb.PlaybackEvent]:
-    """Chunks at rung 2 (1200 kbps, 4 s) downloaded at ``mbps``."""
+def chunk_events(
+    session: str, mbps: float, n: int, start: int = 0, tails: list[float] | None = None
+) -> list[pb.PlaybackEvent]:
+    """Chunks at rung 2 (1200 kbps, 4 s) downloaded at ``mbps``; with ``tails``, chunk i's
+    player measured ``tails[i]`` Mbit/s over the transfer's last 0.5 s."""
+    return rated_events(session, [mbps] * n, start, tails)
+
+
+def rated_events(
+    session: str, mbps: list[float], start: int = 0, tails: list[float] | None = None
+) -> list[pb.PlaybackEvent]:
+    """Chunks at rung 2 downloaded at ``mbps[i]`` (Mbit/s), indices from ``start``."""
     size = 1200 * 1000 // 8 * 4
     t = now_ms() - 60_000
-    return [
-        pb.PlaybackEvent(
-            event_id=f"{session}-{i}",
-            user_id="u-" + session,
-            session_id=session,
-            title_id="t1",
-            event_time_ms=t + i * 4000,
-            client=pb.ClientInfo(network_type=types_pb2.NETWORK_TYPE_CELLULAR_4G, region="NO"),
-            chunk_downloaded=pb.ChunkDownloaded(
-                chunk_index=i,
-                bitrate_kbps=1200,
-                rung=2,
-                bytes=size,
-                download_ms=size * 8 / (mbps * 1000) + 80,
-                buffer_after_s=20,
-                rtt_ms=80,
-            ),
+    events = []
+    for i, rate in enumerate(mbps):
+        transfer_ms = size * 8 / (rate * 1000)
+        chunk = pb.ChunkDownloaded(
+            chunk_index=start + i,
+            bitrate_kbps=1200,
+            rung=2,
+            bytes=size,
+            download_ms=transfer_ms + 80,
+            buffer_after_s=20,
+            rtt_ms=80,
         )
-        for i in range(start, start + n)
-    ]
+        if tails is not None:
+            chunk.tail_ms = min(500.0, transfer_ms)
+            chunk.tail_bytes = min(round(tails[i] * 1e6 / 8 * chunk.tail_ms / 1000), size)
+        events.append(
+            pb.PlaybackEvent(
+                event_id=f"{session}-{start + i}",
+                user_id="u-" + session,
+                session_id=session,
+                title_id="t1",
+                event_time_ms=t + (start + i) * 4000,
+                client=pb.ClientInfo(network_type=types_pb2.NETWORK_TYPE_CELLULAR_4G, region="NO"),
+                chunk_downloaded=chunk,
+            )
+        )
+    return events
 
 
 async def predicted_kbps(stub: api_grpc.AbrServiceStub, session: str) -> api.SelectBitrateResponse:
@@ -146,35 +163,6 @@ async def test_chunk_events_change_the_predictor_and_restart_resumes(
         await telemetry.stop()
 
 
-def tailed_events(session: str, mbps: list[float], tails: list[float]) -> list[pb.PlaybackEvent]:
-    """Chunks at rung 2 downloaded at ``mbps[i]``, the player measuring ``tails[i]`` Mbit/s over
-    the transfer's last 0.5 s."""
-    size = 1200 * 1000 // 8 * 4
-    t = now_ms() - 60_000
-    return [
-        pb.PlaybackEvent(
-            event_id=f"{session}-{i}",
-            user_id="u-" + session,
-            session_id=session,
-            title_id="t1",
-            event_time_ms=t + i * 4000,
-            client=pb.ClientInfo(network_type=types_pb2.NETWORK_TYPE_CELLULAR_4G, region="NO"),
-            chunk_downloaded=pb.ChunkDownloaded(
-                chunk_index=i,
-                bitrate_kbps=1200,
-                rung=2,
-                bytes=size,
-                download_ms=size * 8 / (rate * 1000) + 80,
-                buffer_after_s=20,
-                rtt_ms=80,
-                tail_bytes=min(round(tail * 1e6 / 8 * 0.5), size),
-                tail_ms=min(500.0, size * 8 / (rate * 1000)),
-            ),
-        )
-        for i, (rate, tail) in enumerate(zip(mbps, tails, strict=True))
-    ]
-
-
 async def test_the_progress_tail_reaches_the_next_chunk_forecast_over_kafka(
     kafka_bootstrap: str, topics: TopicNames
 ) -> None:
@@ -196,13 +184,13 @@ async def test_the_progress_tail_reaches_the_next_chunk_forecast_over_kafka(
         events = []
         for s in range(30):
             rates = (5.0 * np.exp(rng.normal(0.0, 0.8, 9))).tolist()
-            events += tailed_events(f"pop-{s}", rates[:8], rates[1:])
+            events += rated_events(f"pop-{s}", rates[:8], tails=rates[1:])
         ack = await tstub.IngestBatch(tapi.EventBatch(events=events))
         assert ack.accepted == len(events), ack
 
         # Two sessions alike in every chunk total; in one the last transfer ended at 0.5 Mbit/s.
-        steady = tailed_events("steady", [5.0] * 6, [5.0] * 6)
-        tailing = tailed_events("tailing", [5.0] * 6, [5.0] * 5 + [0.5])
+        steady = chunk_events("steady", 5.0, 6, tails=[5.0] * 6)
+        tailing = chunk_events("tailing", 5.0, 6, tails=[5.0] * 5 + [0.5])
         ack = await tstub.IngestBatch(tapi.EventBatch(events=steady + tailing))
         assert ack.accepted == 12, ack
 
