@@ -86,15 +86,20 @@ async def until(pred: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) ->
         await asyncio.sleep(0.1)
 
 
-async def test_chunk_events_change_the_predictor_and_restart_resumes(
-    kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
-) -> None:
-    common: dict[str, Any] = {
+def settings_of(kafka_bootstrap: str, topics: TopicNames) -> dict[str, Any]:
+    """Settings both services share in these tests: the broker, fresh topics, any free ports."""
+    return {
         "kafka_bootstrap": kafka_bootstrap,
         "topic_prefix": topics.prefix,
         "grpc_port": 0,
         "metrics_port": 0,
     }
+
+
+async def test_chunk_events_change_the_predictor_and_restart_resumes(
+    kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    common = settings_of(kafka_bootstrap, topics)
     telemetry, _ = await serve_telemetry(TelemetrySettings(**common))
     settings = AbrSettings(**common, snapshot_dir=tmp_path, snapshot_interval_s=3600)
     abr, host = await serve_abr(settings)
@@ -166,12 +171,7 @@ async def test_chunk_events_change_the_predictor_and_restart_resumes(
 async def test_the_progress_tail_reaches_the_next_chunk_forecast_over_kafka(
     kafka_bootstrap: str, topics: TopicNames
 ) -> None:
-    common: dict[str, Any] = {
-        "kafka_bootstrap": kafka_bootstrap,
-        "topic_prefix": topics.prefix,
-        "grpc_port": 0,
-        "metrics_port": 0,
-    }
+    common = settings_of(kafka_bootstrap, topics)
     telemetry, _ = await serve_telemetry(TelemetrySettings(**common))
     abr, host = await serve_abr(AbrSettings(**common))
     tch = grpc.aio.insecure_channel(f"127.0.0.1:{telemetry.port}")
