@@ -26,6 +26,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def host_cpu_ticks() -> tuple[int, int]:
+    """(stolen, total) CPU ticks of the whole machine so far, from ``/proc/stat``.
+
+    Steal is time a virtual CPU was ready to run but the host ran something else: no priority
+    inside the machine wins it back, so a latency run reports the share stolen while it ran.
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice, already in user/nice]
+    return fields[7], sum(fields[:8])
+
+
 def ensure_built() -> Path:
     """Build the binary if it is missing or older than its sources or the protos."""
     sources = [HERE / "main.go", HERE / "build.sh", *(HERE.parents[1] / "proto").rglob("*.proto")]

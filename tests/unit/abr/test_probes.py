@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -123,8 +124,23 @@ def test_latency_fields_put_the_grpc_headline_first():
     assert fields["decision_p99_ms_stream_normal"] == 9.4
     assert fields["decision_p99_in_process_ms"] == 0.159
     assert "target <= 3 ms: met" in line and "9.4 ms for stream at normal priority" in line
+    assert "stolen" not in line  # runs from before the steal was measured
     grpc["decision_p99_ms"] = 3.2
     assert "NOT met" in latency_fields(0.159, grpc)[1]
+    grpc["runs"]["stream/realtime"]["host_stolen_share"] = 0.083
+    fields, line = latency_fields(0.159, grpc)
+    assert fields["decision_host_stolen_share"] == 0.083
+    assert "8.3% of the machine's CPU time stolen by the host" in line
+
+
+def test_host_cpu_ticks_count_the_stolen_share_of_a_moving_total() -> None:
+    from bench.loadgen import host_cpu_ticks
+
+    steal0, total0 = host_cpu_ticks()
+    time.sleep(0.1)  # ticks of both CPUs pass, busy or idle
+    steal1, total1 = host_cpu_ticks()
+    assert 0 <= steal0 <= total0 and 0 <= steal1 <= total1
+    assert total1 > total0 and steal1 >= steal0
 
 
 def test_river_blr_is_the_same_estimator_as_the_rls() -> None:
