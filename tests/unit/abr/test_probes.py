@@ -111,7 +111,7 @@ def test_shortfall_lists_the_worst_traces_first() -> None:
 def test_latency_fields_put_the_grpc_headline_first():
     from bench.abr.report import latency_fields
 
-    grpc = {
+    grpc: dict[str, Any] = {
         "rate": 1000.0,
         "sessions": 200,
         "headline": "stream/realtime",
