@@ -293,11 +293,156 @@ def partial_reveal_numpy(t: RevealTerms) -> np.ndarray:
     return np.asarray(p_obs @ mixed.max(axis=2))
 
 
+class Scores(NamedTuple):
+    """What :func:`score` returns: the best sequence, and each first rung's best value.
+
+    ``best`` and ``best_value`` are ``argmax`` and ``max`` of the value with disallowed
+    sequences (over the cap) masked out; the four arrays (one float32 per first rung) are the
+    block maxima of the masked value, of the unmasked value, and of the masked value with the
+    switch term or the rebuffer term left out (the planner's counterfactuals for the reason).
+    """
+
+    best: int
+    best_value: float
+    per_first: np.ndarray
+    per_first_free: np.ndarray
+    per_first_no_switch: np.ndarray
+    per_first_no_rebuffer: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _score(
+    util: np.ndarray,
+    smooth: np.ndarray,
+    exp_rebuf: np.ndarray,
+    exp_kept: np.ndarray,
+    top: np.ndarray,
+    cap: int,
+    switch_penalty: np.float32,
+    rebuffer_penalty: np.float32,
+    kept_weight: np.float32,
+    terminal: bool,
+    n_first: int,
+) -> tuple[int, np.float32, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    n = util.shape[0]
+    block = n // n_first
+    low = np.float32(-np.inf)
+    per_first = np.full(n_first, low, np.float32)
+    free = np.full(n_first, low, np.float32)
+    no_switch = np.full(n_first, low, np.float32)
+    no_rebuffer = np.full(n_first, low, np.float32)
+    best = 0
+    best_value = low
+    found = False
+    for i in range(n):
+        # The planner's numpy expressions, one float32 operation at a time in their order.
+        switch_cost = switch_penalty * smooth[i]
+        rebuffer_cost = rebuffer_penalty * exp_rebuf[i]
+        v = (util[i] - switch_cost) - rebuffer_cost
+        if terminal:
+            v = v + kept_weight * exp_kept[i]
+        j = i // block
+        if v > free[j]:
+            free[j] = v
+        if top[i] > cap:
+            continue
+        if not found or v > best_value:  # the first maximum, as argmax
+            best, best_value, found = i, v, True
+        if v > per_first[j]:
+            per_first[j] = v
+        a = v + switch_cost
+        if a > no_switch[j]:
+            no_switch[j] = a
+        b = v + rebuffer_cost
+        if b > no_rebuffer[j]:
+            no_rebuffer[j] = b
+    return best, best_value, per_first, free, no_switch, no_rebuffer
+
+
+def score(
+    util: np.ndarray,
+    smooth: np.ndarray,
+    exp_rebuf: np.ndarray,
+    exp_kept: np.ndarray | None,
+    top: np.ndarray,
+    cap: int,
+    switch_penalty: float,
+    rebuffer_penalty: float,
+    kept_weight: float,
+    n_first: int,
+) -> Scores:
+    """Value of every rung sequence, the best one and each first rung's best, in one pass.
+
+    The value is ``util - switch_penalty * smooth - rebuffer_penalty * exp_rebuf`` (plus
+    ``kept_weight * exp_kept`` when ``exp_kept`` is given), in float32 as the planner's numpy
+    expressions compute it: the penalties are float32 scalars, as numpy makes of Python floats
+    against float32 arrays. So the results are bitwise those of :func:`score_numpy`, which
+    spends about twenty array operations (and their per-call overhead) on the same thing.
+
+    >>> util = np.array([1.0, 2.0, 3.0, 4.0], np.float32)  # two first rungs x two second
+    >>> z = np.zeros(4, np.float32)
+    >>> s = score(util, z, z, None, np.array([0, 1, 1, 1]), 0, 1.0, 1.0, 0.0, 2)
+    >>> s.best, s.best_value, s.per_first.tolist(), s.per_first_free.tolist()
+    (0, 1.0, [1.0, -inf], [2.0, 4.0])
+    """
+    terminal = exp_kept is not None
+    best, best_value, per_first, free, no_switch, no_rebuffer = _score(
+        util,
+        smooth,
+        exp_rebuf,
+        exp_kept if exp_kept is not None else exp_rebuf,
+        np.asarray(top, dtype=np.int64),
+        int(cap),
+        np.float32(switch_penalty),
+        np.float32(rebuffer_penalty),
+        np.float32(kept_weight),
+        terminal,
+        int(n_first),
+    )
+    return Scores(int(best), float(best_value), per_first, free, no_switch, no_rebuffer)
+
+
+def score_numpy(
+    util: np.ndarray,
+    smooth: np.ndarray,
+    exp_rebuf: np.ndarray,
+    exp_kept: np.ndarray | None,
+    top: np.ndarray,
+    cap: int,
+    switch_penalty: float,
+    rebuffer_penalty: float,
+    kept_weight: float,
+    n_first: int,
+) -> Scores:
+    """The same by numpy array operations (the reference the kernel is tested against)."""
+    value = util - switch_penalty * smooth - rebuffer_penalty * exp_rebuf
+    if exp_kept is not None:
+        value = value + kept_weight * exp_kept
+    allowed = top <= cap
+    masked = np.where(allowed, value, -np.inf)
+    best = int(np.argmax(masked))
+
+    def firsts(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values.reshape(n_first, -1).max(axis=1))
+
+    return Scores(
+        best,
+        float(masked[best]),
+        firsts(masked),
+        firsts(value),
+        firsts(np.where(allowed, value + switch_penalty * smooth, -np.inf)),
+        firsts(np.where(allowed, value + rebuffer_penalty * exp_rebuf, -np.inf)),
+    )
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) before serving, so no player waits for it."""
     download = np.ones((2, 5, 6), dtype=np.float32)
     for end_buffer in (True, False):
         simulate(download, 10.0, np.array([0, 1, 2, 3, 3]), 4.0, 60.0, end_buffer)
+    flat = np.zeros(216, np.float32)
+    for kept_flat in (None, flat):
+        score(flat, flat, flat, kept_flat, np.zeros(216, np.int64), 5, 1.0, 4.3, 0.3, 6)
     rebuf = np.zeros((2, 216), np.float32)
     for kept in (None, rebuf):
         ok = np.ones(216, bool)

@@ -22,6 +22,7 @@ chunk, capped (the player sleeps instead of stalling above the cap).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -267,6 +268,46 @@ class MpcPlanner:
         q = self.qoe
         smooth_penalty = q.smooth_penalty * self.switch_weight
         rebuffer_penalty = q.rebuffer_penalty * self.rebuffer_weight
+        n_moves = moves[-1] + 1
+        block = r ** (n_moves - 1)
+        if self._scored_in_one_pass(terminal, blend_weight, n_moves, s):
+            # The service's configuration: value, best sequence and the reason's counterfactuals
+            # in one compiled pass, bitwise what the array expressions below give (tested).
+            exp_kept = None
+            if terminal:
+                kept_cap = self._kept_cap(chunks_after)
+                exp_kept = w32 @ np.minimum(buffer.reshape(s, -1), np.float32(kept_cap))
+            sc = mpc_kernel.score(
+                util,
+                smooth,
+                exp_rebuf,
+                exp_kept,
+                top,
+                cap,
+                smooth_penalty,
+                rebuffer_penalty,
+                self.terminal_weight * self.discount**length,
+                r,
+            )
+            firsts = {
+                "free": sc.per_first_free,
+                "no_switch": sc.per_first_no_switch,
+                "no_rebuffer": sc.per_first_no_rebuffer,
+            }
+            return self._plan_of(
+                sc.best,
+                sc.best_value,
+                sc.per_first,
+                firsts.__getitem__,
+                n_moves,
+                rates,
+                w,
+                sizes,
+                rtt_s,
+                cap,
+                buffer_s,
+                empty_buffer_reason,
+            )
         value = util - smooth_penalty * smooth - rebuffer_penalty * exp_rebuf
         switch_cost = smooth_penalty * smooth
         if self.up_switch_weight != self.switch_weight:
@@ -289,10 +330,7 @@ class MpcPlanner:
                 ref = self.terminal_buffer_s
                 kept = ref * (1.0 - np.exp(-left / ref))
             else:
-                cap_s = self.terminal_buffer_s
-                if self.end_taper_s and chunks_after is not None:
-                    cap_s = min(cap_s, self.end_taper_s * chunks_after)
-                kept = np.minimum(left, np.float32(cap_s))
+                kept = np.minimum(left, np.float32(self._kept_cap(chunks_after)))
             if self.terminal_value is None:
                 value = value + (self.terminal_weight * self.discount**length) * (w32 @ kept)
         if terminal and self.terminal_switch:
@@ -306,8 +344,6 @@ class MpcPlanner:
         allowed = top <= cap
         masked = np.where(allowed, value, -np.inf)
         best = int(np.argmax(masked))
-        n_moves = moves[-1] + 1
-        block = r ** (n_moves - 1)
         per_first = masked.reshape(r, block).max(axis=1)  # what the first rung is chosen by
         if blend_weight and n_moves > 1 and s > 1:
             fixed = util - smooth_penalty * smooth
@@ -350,24 +386,90 @@ class MpcPlanner:
             per_first = np.where(np.isfinite(opened), blend, -np.inf)
             lead = int(np.argmax(per_first))
             best = lead * block + int(np.argmax(masked[lead * block : (lead + 1) * block]))
-        rung = best // block
-        seq = tuple(int(v) for v in np.unravel_index(best, (r,) * n_moves))
-        first = rates[:, 0] if rates.ndim == 2 else rates
-        median_rate = float(np.exp(w @ np.log(first)))  # geometric mean of the scenarios
-        predicted = float(sizes[rung, 0] / median_rate + rtt_s)
-        reason = self._reason(
-            rung,
+
+        def counterfactual(kind: str) -> np.ndarray:
+            # Each first rung's best value without the constraint or term ``kind`` names.
+            if kind == "free":  # no cap
+                return np.asarray(value.reshape(r, block).max(axis=1))
+            term = switch_cost if kind == "no_switch" else rebuffer_penalty * exp_rebuf
+            return np.asarray(
+                np.where(allowed, value + term, -np.inf).reshape(r, block).max(axis=1)
+            )
+
+        return self._plan_of(
+            best,
+            float(masked[best]),
+            per_first,
+            counterfactual,
+            n_moves,
+            rates,
+            w,
+            sizes,
+            rtt_s,
             cap,
-            value,
-            allowed,
-            value + rebuffer_penalty * exp_rebuf,  # counterfactual: no rebuffer term
-            value + switch_cost,  # counterfactual: no switch term
-            block,
             buffer_s,
             empty_buffer_reason,
         )
+
+    def _scored_in_one_pass(
+        self, terminal: bool, blend_weight: float, n_moves: int, s: int
+    ) -> bool:
+        """Whether this plan's value is the one :func:`mpc_kernel.score` computes.
+
+        That is: no closed-loop blend, the capped buffer value (no fitted terminal value, no
+        terminal switch term), no extra first-switch charge, up-switches priced as down-switches.
+        """
+        return (
+            not (blend_weight and n_moves > 1 and s > 1)
+            and self.up_switch_weight == self.switch_weight
+            and not self.first_switch_extra
+            and (
+                not terminal
+                or (
+                    self.terminal_value is None
+                    and self.terminal_shape != "exp"
+                    and not self.terminal_switch
+                )
+            )
+        )
+
+    def _kept_cap(self, chunks_after: int | None) -> float:
+        """Buffer seconds the capped terminal value counts (tapered near the end of the video)."""
+        cap_s = self.terminal_buffer_s
+        if self.end_taper_s and chunks_after is not None:
+            cap_s = min(cap_s, self.end_taper_s * chunks_after)
+        return float(cap_s)
+
+    def _plan_of(
+        self,
+        best: int,
+        best_value: float,
+        per_first: np.ndarray,
+        counterfactual: Callable[[str], np.ndarray],
+        n_moves: int,
+        rates: np.ndarray,
+        w: np.ndarray,
+        sizes: np.ndarray,
+        rtt_s: float,
+        cap: int,
+        buffer_s: float,
+        empty_buffer_reason: str,
+    ) -> Plan:
+        """The plan of the best sequence (flat index ``best`` over ``n_moves`` moves)."""
+        r = self.n_rungs
+        seq = []
+        rest = best
+        for _ in range(n_moves):  # np.unravel_index(best, (r,) * n_moves), without its overhead
+            rest, digit = divmod(rest, r)
+            seq.append(digit)
+        seq.reverse()
+        rung = seq[0]
+        first = rates[:, 0] if rates.ndim == 2 else rates
+        median_rate = float(np.exp(w @ np.log(first)))  # geometric mean of the scenarios
+        predicted = float(sizes[rung, 0] / median_rate + rtt_s)
+        reason = self._reason(rung, cap, counterfactual, buffer_s, empty_buffer_reason)
         scores = tuple(float(v) for v in per_first)
-        return Plan(rung, predicted, reason, float(masked[best]), seq, scores)
+        return Plan(rung, predicted, reason, best_value, tuple(seq), scores)
 
     def _terminal_gap(
         self, sizes: np.ndarray, rates: np.ndarray, w: np.ndarray, n: int
@@ -384,21 +486,20 @@ class MpcPlanner:
         self,
         rung: int,
         cap: int,
-        value: np.ndarray,
-        allowed: np.ndarray,
-        no_rebuffer: np.ndarray,
-        no_switch: np.ndarray,
-        block: int,
+        counterfactual: Callable[[str], np.ndarray],
         buffer_s: float,
         empty_buffer_reason: str,
     ) -> str:
-        """Name the term or constraint that decided: what would change the answer if removed."""
+        """Name the term or constraint that decided: what would change the answer if removed.
+
+        ``counterfactual(kind)`` is each first rung's best value without the cap (``"free"``),
+        the switch term (``"no_switch"``) or the rebuffer term (``"no_rebuffer"``).
+        """
         top = self.n_rungs - 1
 
-        def first_choice(values: np.ndarray, mask: np.ndarray | None = allowed) -> int:
+        def first_choice(kind: str) -> int:
             # Best first rung, keeping ``rung`` unless another is better by more than rounding.
-            scores = values if mask is None else np.where(mask, values, -np.inf)
-            per_first = scores.reshape(self.n_rungs, block).max(axis=1)
+            per_first = counterfactual(kind)
             best = int(np.argmax(per_first))
             return (
                 best
@@ -406,14 +507,14 @@ class MpcPlanner:
                 else rung
             )
 
-        if cap < top and first_choice(value, None) > cap:
+        if cap < top and first_choice("free") > cap:
             return "cap"
         if buffer_s <= 0.0:
             return empty_buffer_reason
-        if first_choice(no_switch) != rung:
+        if first_choice("no_switch") != rung:
             return "switch penalty"
         if rung == top:
             return "max quality"
-        if first_choice(no_rebuffer) > rung:
+        if first_choice("no_rebuffer") > rung:
             return "rebuffer risk"
         return "buffer reserve" if self.terminal_weight else "throughput"

@@ -1,11 +1,11 @@
-"""The compiled MPC inner loop gives bitwise the numpy broadcast's stalls and end buffers."""
+"""The compiled MPC kernels give bitwise what the numpy array expressions give."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from services.abr.mpc_kernel import simulate, simulate_numpy
+from services.abr.mpc_kernel import score, score_numpy, simulate, simulate_numpy
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,29 @@ def test_chunk_weights_discount_the_stalls_like_the_reference():
     assert np.array_equal(weighted[0], reference[0]) and np.array_equal(weighted[1], reference[1])
     assert np.array_equal(weighted[1], plain[1])  # the buffer is not discounted
     assert (weighted[0] <= plain[0]).all() and (weighted[0] < plain[0]).any()
+
+
+@pytest.mark.parametrize("n_moves", [1, 2, 4])
+@pytest.mark.parametrize("terminal", [True, False])
+def test_one_pass_score_matches_the_array_expressions(n_moves: int, terminal: bool) -> None:
+    rng = np.random.default_rng(n_moves * 2 + terminal)
+    n = 6**n_moves
+    for _ in range(50):
+        util = rng.uniform(0.0, 20.0, n).astype(np.float32)
+        smooth = rng.uniform(0.0, 8.0, n).astype(np.float32)
+        exp_rebuf = (rng.exponential(1.0, n) * (rng.random(n) < 0.4)).astype(np.float32)
+        exp_kept = rng.uniform(0.0, 20.0, n).astype(np.float32) if terminal else None
+        top = rng.integers(0, 6, n)
+        args = (util, smooth, exp_rebuf, exp_kept, top, int(rng.integers(0, 6)), 1.3, 4.3, 0.3, 6)
+        got, want = score(*args), score_numpy(*args)
+        assert (got.best, got.best_value) == (want.best, want.best_value)
+        for a, b in zip(got[2:], want[2:], strict=True):
+            assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
+
+
+def test_one_pass_score_breaks_ties_like_argmax() -> None:
+    flat = np.zeros(36, np.float32)
+    top = np.zeros(36, np.int64)
+    top[:3] = 5  # the first three sequences are over the cap
+    got = score(flat, flat, flat, None, top, 4, 1.0, 1.0, 0.0, 6)
+    assert got.best == 3 == score_numpy(flat, flat, flat, None, top, 4, 1.0, 1.0, 0.0, 6).best

@@ -1,8 +1,11 @@
 """Hand-made planner cases: down-switch, up-switch, seek, cap and the reason strings."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
+from services.abr import mpc_kernel
 from services.abr.engine import AbrEngine
 from services.abr.planner import MpcPlanner
 from services.abr.qoe import QoE
@@ -142,3 +145,44 @@ def test_vectorised_plan_matches_brute_force(blocks, rebuffer_weight):
         value, moves = brute_force(planner, buffer_s, last, sizes, rates, weights, 0.08, blocks)
         assert plan.value == pytest.approx(value, rel=1e-4, abs=1e-3)
         assert plan.sequence == moves
+
+
+@pytest.mark.parametrize("end_taper_s", [0.0, 2.0])
+def test_one_pass_plans_equal_the_array_expressions(monkeypatch, end_taper_s):
+    # The service's planner scores in one compiled pass; the array expressions are the reference.
+    rng = np.random.default_rng(5)
+    planner = MpcPlanner(QoE.linear(LADDER), end_taper_s=end_taper_s)
+    cases: list[dict[str, Any]] = []
+    for _ in range(300):
+        length = int(rng.integers(1, 6))
+        n = int(rng.integers(1, 7))
+        rates = rng.lognormal(np.log(3e5), 1.0, n)
+        if rng.random() < 0.5:  # per-chunk scenarios (the next-chunk model's first column)
+            rates = np.repeat(rates[:, None], 5, axis=1) * rng.uniform(0.5, 1.5, (n, 5))
+        cases.append(
+            dict(
+                buffer_s=float(rng.choice([0.0, rng.uniform(0, 60)])),
+                last_rung=int(rng.integers(6)),
+                sizes=SIZES[:, :length] * rng.uniform(0.7, 1.3, (6, length)),
+                rates=rates,
+                weights=None if rng.random() < 0.5 else rng.uniform(0.1, 1.0, n),
+                rtt_s=0.08,
+                max_rung=None if rng.random() < 0.6 else int(rng.integers(6)),
+                video_continues=bool(rng.random() < 0.8),
+                chunks_after=None if rng.random() < 0.5 else int(rng.integers(10)),
+            )
+        )
+    scored = []
+    real_score = mpc_kernel.score
+
+    def counted(*args: Any) -> mpc_kernel.Scores:
+        scored.append(args)
+        return real_score(*args)
+
+    monkeypatch.setattr(mpc_kernel, "score", counted)
+    one_pass = [planner.plan(**case) for case in cases]
+    assert len(scored) == len(cases)  # every one of them took the one-pass path
+    monkeypatch.setattr(planner, "_scored_in_one_pass", lambda *args: False)
+    reference = [planner.plan(**case) for case in cases]
+    assert one_pass == reference  # rung, prediction, reason, value, sequence, scores: bitwise
+    assert len({p.reason for p in one_pass}) >= 5
