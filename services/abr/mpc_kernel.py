@@ -359,18 +359,27 @@ def _score(
     return best, best_value, per_first, free, no_switch, no_rebuffer
 
 
-def score(
-    util: np.ndarray,
-    smooth: np.ndarray,
-    exp_rebuf: np.ndarray,
-    exp_kept: np.ndarray | None,
-    top: np.ndarray,
-    cap: int,
-    switch_penalty: float,
-    rebuffer_penalty: float,
-    kept_weight: float,
-    n_first: int,
-) -> Scores:
+class ScoreTerms(NamedTuple):
+    """The inputs of :func:`score`: flat per-sequence terms and the planner's weights.
+
+    ``exp_kept`` (the expected buffer value) is None when the plan carries no terminal value;
+    ``top`` is each sequence's highest rung, compared with ``cap``; ``n_first`` is the number of
+    first rungs (the sequences come in that many equal blocks).
+    """
+
+    util: np.ndarray
+    smooth: np.ndarray
+    exp_rebuf: np.ndarray
+    exp_kept: np.ndarray | None
+    top: np.ndarray
+    cap: int
+    switch_penalty: float
+    rebuffer_penalty: float
+    kept_weight: float
+    n_first: int
+
+
+def score(t: ScoreTerms) -> Scores:
     """Value of every rung sequence, the best one and each first rung's best, in one pass.
 
     The value is ``util - switch_penalty * smooth - rebuffer_penalty * exp_rebuf`` (plus
@@ -381,57 +390,45 @@ def score(
 
     >>> util = np.array([1.0, 2.0, 3.0, 4.0], np.float32)  # two first rungs x two second
     >>> z = np.zeros(4, np.float32)
-    >>> s = score(util, z, z, None, np.array([0, 1, 1, 1]), 0, 1.0, 1.0, 0.0, 2)
+    >>> s = score(ScoreTerms(util, z, z, None, np.array([0, 1, 1, 1]), 0, 1.0, 1.0, 0.0, 2))
     >>> s.best, s.best_value, s.per_first.tolist(), s.per_first_free.tolist()
     (0, 1.0, [1.0, -inf], [2.0, 4.0])
     """
-    terminal = exp_kept is not None
     best, best_value, per_first, free, no_switch, no_rebuffer = _score(
-        util,
-        smooth,
-        exp_rebuf,
-        exp_kept if exp_kept is not None else exp_rebuf,
-        np.asarray(top, dtype=np.int64),
-        int(cap),
-        np.float32(switch_penalty),
-        np.float32(rebuffer_penalty),
-        np.float32(kept_weight),
-        terminal,
-        int(n_first),
+        t.util,
+        t.smooth,
+        t.exp_rebuf,
+        t.exp_kept if t.exp_kept is not None else t.exp_rebuf,
+        np.asarray(t.top, dtype=np.int64),
+        int(t.cap),
+        np.float32(t.switch_penalty),
+        np.float32(t.rebuffer_penalty),
+        np.float32(t.kept_weight),
+        t.exp_kept is not None,
+        int(t.n_first),
     )
     return Scores(int(best), float(best_value), per_first, free, no_switch, no_rebuffer)
 
 
-def score_numpy(
-    util: np.ndarray,
-    smooth: np.ndarray,
-    exp_rebuf: np.ndarray,
-    exp_kept: np.ndarray | None,
-    top: np.ndarray,
-    cap: int,
-    switch_penalty: float,
-    rebuffer_penalty: float,
-    kept_weight: float,
-    n_first: int,
-) -> Scores:
+def score_numpy(t: ScoreTerms) -> Scores:
     """The same by numpy array operations (the reference the kernel is tested against)."""
-    value = util - switch_penalty * smooth - rebuffer_penalty * exp_rebuf
-    if exp_kept is not None:
-        value = value + kept_weight * exp_kept
-    allowed = top <= cap
+    value = t.util - t.switch_penalty * t.smooth - t.rebuffer_penalty * t.exp_rebuf
+    if t.exp_kept is not None:
+        value = value + t.kept_weight * t.exp_kept
+    allowed = t.top <= t.cap
     masked = np.where(allowed, value, -np.inf)
     best = int(np.argmax(masked))
 
     def firsts(values: np.ndarray) -> np.ndarray:
-        return np.asarray(values.reshape(n_first, -1).max(axis=1))
+        return np.asarray(values.reshape(t.n_first, -1).max(axis=1))
 
     return Scores(
         best,
         float(masked[best]),
         firsts(masked),
         firsts(value),
-        firsts(np.where(allowed, value + switch_penalty * smooth, -np.inf)),
-        firsts(np.where(allowed, value + rebuffer_penalty * exp_rebuf, -np.inf)),
+        firsts(np.where(allowed, value + t.switch_penalty * t.smooth, -np.inf)),
+        firsts(np.where(allowed, value + t.rebuffer_penalty * t.exp_rebuf, -np.inf)),
     )
 
 
@@ -442,7 +439,7 @@ def warm_up() -> None:
         simulate(download, 10.0, np.array([0, 1, 2, 3, 3]), 4.0, 60.0, end_buffer)
     flat = np.zeros(216, np.float32)
     for kept_flat in (None, flat):
-        score(flat, flat, flat, kept_flat, np.zeros(216, np.int64), 5, 1.0, 4.3, 0.3, 6)
+        score(ScoreTerms(flat, flat, flat, kept_flat, np.zeros(216, np.int64), 5, 1.0, 4.3, 0.3, 6))
     rebuf = np.zeros((2, 216), np.float32)
     for kept in (None, rebuf):
         ok = np.ones(216, bool)

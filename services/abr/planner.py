@@ -270,35 +270,18 @@ class MpcPlanner:
         rebuffer_penalty = q.rebuffer_penalty * self.rebuffer_weight
         n_moves = moves[-1] + 1
         block = r ** (n_moves - 1)
-        if self._scored_in_one_pass(terminal, blend_weight, n_moves, s):
-            # The service's configuration: value, best sequence and the reason's counterfactuals
-            # in one compiled pass, bitwise what the array expressions below give (tested).
-            exp_kept = None
-            if terminal:
-                kept_cap = self._kept_cap(chunks_after)
-                exp_kept = w32 @ np.minimum(buffer.reshape(s, -1), np.float32(kept_cap))
-            sc = mpc_kernel.score(
-                util,
-                smooth,
-                exp_rebuf,
-                exp_kept,
-                top,
-                cap,
-                smooth_penalty,
-                rebuffer_penalty,
-                self.terminal_weight * self.discount**length,
-                r,
-            )
-            firsts = {
-                "free": sc.per_first_free,
-                "no_switch": sc.per_first_no_switch,
-                "no_rebuffer": sc.per_first_no_rebuffer,
-            }
+
+        def finish(
+            best: int,
+            best_value: float,
+            per_first: np.ndarray,
+            counterfactual: Callable[[str], np.ndarray],
+        ) -> Plan:
             return self._plan_of(
-                sc.best,
-                sc.best_value,
-                sc.per_first,
-                firsts.__getitem__,
+                best,
+                best_value,
+                per_first,
+                counterfactual,
                 n_moves,
                 rates,
                 w,
@@ -308,6 +291,34 @@ class MpcPlanner:
                 buffer_s,
                 empty_buffer_reason,
             )
+
+        if self._scored_in_one_pass(terminal, blend_weight, n_moves, s):
+            # The service's configuration: value, best sequence and the reason's counterfactuals
+            # in one compiled pass, bitwise what the array expressions below give (tested).
+            exp_kept = None
+            if terminal:
+                kept_cap = self._kept_cap(chunks_after)
+                exp_kept = w32 @ np.minimum(buffer.reshape(s, -1), np.float32(kept_cap))
+            sc = mpc_kernel.score(
+                mpc_kernel.ScoreTerms(
+                    util,
+                    smooth,
+                    exp_rebuf,
+                    exp_kept,
+                    top,
+                    cap,
+                    smooth_penalty,
+                    rebuffer_penalty,
+                    self.terminal_weight * self.discount**length,
+                    r,
+                )
+            )
+            firsts = {
+                "free": sc.per_first_free,
+                "no_switch": sc.per_first_no_switch,
+                "no_rebuffer": sc.per_first_no_rebuffer,
+            }
+            return finish(sc.best, sc.best_value, sc.per_first, firsts.__getitem__)
         value = util - smooth_penalty * smooth - rebuffer_penalty * exp_rebuf
         switch_cost = smooth_penalty * smooth
         if self.up_switch_weight != self.switch_weight:
@@ -396,20 +407,7 @@ class MpcPlanner:
                 np.where(allowed, value + term, -np.inf).reshape(r, block).max(axis=1)
             )
 
-        return self._plan_of(
-            best,
-            float(masked[best]),
-            per_first,
-            counterfactual,
-            n_moves,
-            rates,
-            w,
-            sizes,
-            rtt_s,
-            cap,
-            buffer_s,
-            empty_buffer_reason,
-        )
+        return finish(best, float(masked[best]), per_first, counterfactual)
 
     def _scored_in_one_pass(
         self, terminal: bool, blend_weight: float, n_moves: int, s: int

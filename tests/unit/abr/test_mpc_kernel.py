@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.abr.mpc_kernel import score, score_numpy, simulate, simulate_numpy
+from services.abr.mpc_kernel import ScoreTerms, score, score_numpy, simulate, simulate_numpy
 
 
 @pytest.mark.parametrize(
@@ -67,8 +67,10 @@ def test_one_pass_score_matches_the_array_expressions(n_moves: int, terminal: bo
         exp_rebuf = (rng.exponential(1.0, n) * (rng.random(n) < 0.4)).astype(np.float32)
         exp_kept = rng.uniform(0.0, 20.0, n).astype(np.float32) if terminal else None
         top = rng.integers(0, 6, n)
-        args = (util, smooth, exp_rebuf, exp_kept, top, int(rng.integers(0, 6)), 1.3, 4.3, 0.3, 6)
-        got, want = score(*args), score_numpy(*args)
+        terms = ScoreTerms(
+            util, smooth, exp_rebuf, exp_kept, top, int(rng.integers(0, 6)), 1.3, 4.3, 0.3, 6
+        )
+        got, want = score(terms), score_numpy(terms)
         assert (got.best, got.best_value) == (want.best, want.best_value)
         for a, b in zip(got[2:], want[2:], strict=True):
             assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
@@ -78,5 +80,5 @@ def test_one_pass_score_breaks_ties_like_argmax() -> None:
     flat = np.zeros(36, np.float32)
     top = np.zeros(36, np.int64)
     top[:3] = 5  # the first three sequences are over the cap
-    got = score(flat, flat, flat, None, top, 4, 1.0, 1.0, 0.0, 6)
-    assert got.best == 3 == score_numpy(flat, flat, flat, None, top, 4, 1.0, 1.0, 0.0, 6).best
+    terms = ScoreTerms(flat, flat, flat, None, top, 4, 1.0, 1.0, 0.0, 6)
+    assert score(terms).best == 3 == score_numpy(terms).best
