@@ -551,28 +551,22 @@ ABLATION = (
         features=FEATURES + PROGRESS_FEATURES,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="tail + next-chunk model",
         what="... and a second RLS model (same features) for the chunk the decision commits to,"
         " where the freshest rate matters most (the drop guard is then off: the first chunk"
         " has its own forecast); the default since this revision",
-        features=FEATURES + PROGRESS_FEATURES,
-        next_model=True,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="tail + next, terminal 0.27",
         what="... with the buffer value at 0.27/s",
-        features=FEATURES + PROGRESS_FEATURES,
-        next_model=True,
         terminal_weight=0.27,
     ),
     replace(
-        _GUARDED,
+        DEFAULT,
         label="tail + next, rebuffer 1.25",
         what="... with stalls planned at 1.25x their QoE cost",
-        features=FEATURES + PROGRESS_FEATURES,
-        next_model=True,
         rebuffer_weight=1.25,
     ),
     replace(
