@@ -164,7 +164,7 @@ class RiverBlrPredictor(ThroughputPredictor):
         )
         self._hmean = self.features.index("hmean5")
 
-    def _predict_log_v(self, v: np.ndarray) -> float:
+    def predict_log_vector(self, v: np.ndarray) -> float:
         raw = float(v[self._hmean]) + self.blr.predict_one(
             dict(zip(self.features, v.tolist(), strict=True))
         )

@@ -275,13 +275,10 @@ class ThroughputPredictor:
 
     def predict_log(self, x: Mapping[str, float]) -> float:
         """Point prediction of the next chunk's log payload rate (log bytes/s)."""
-        return self._predict_log_v(self.vector(x))
+        return self.predict_log_vector(self.vector(x))
 
     def predict_log_vector(self, v: np.ndarray) -> float:
         """``predict_log`` of a feature vector already built by :meth:`vector` (no rebuild)."""
-        return self._predict_log_v(v)
-
-    def _predict_log_v(self, v: np.ndarray) -> float:
         raw = float(self.weights @ v)
         if self.n_learned:
             return min(max(raw, self.low - 1.0), self.high + 1.0)
@@ -335,7 +332,7 @@ class ThroughputPredictor:
         target = math.log(y)
         if v is None:
             v = self.vector(x)
-        error = target - self._predict_log_v(v)
+        error = target - self.predict_log_vector(v)
         if self.n_learned:
             for q in self.quantiles:
                 q.update(error)
